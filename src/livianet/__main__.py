@@ -1,0 +1,8 @@
+"""``python -m livianet``: the same as the ``livianet`` command."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

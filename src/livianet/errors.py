@@ -1,0 +1,28 @@
+"""Exceptions that the command line turns into one-line messages.
+
+Every error a user can cause derives from :class:`LivianetError`; the CLI prints
+its message on one line and exits non-zero. Anything else is a bug and keeps its
+traceback.
+"""
+
+from __future__ import annotations
+
+
+class LivianetError(Exception):
+    """Base class for problems caused by input (files, configs, options)."""
+
+
+class ConfigError(LivianetError, ValueError):
+    """A configuration file or option is missing, malformed or inconsistent."""
+
+
+class DataError(LivianetError, ValueError):
+    """An image, label map, ROI or weight file cannot be used as given."""
+
+
+class CheckpointError(LivianetError, ValueError):
+    """A checkpoint is missing, unreadable or does not fit the network."""
+
+
+class TrainingError(LivianetError, RuntimeError):
+    """Training cannot go on (non-finite loss, nothing to sample, ...)."""

@@ -1,0 +1,73 @@
+"""Exporting a trained network: ONNX for other runtimes, ``torch.export`` (.pt2) for PyTorch.
+
+The exported graph takes a normalised ``(N, C, X, Y, Z)`` float32 tile of any
+size at least the receptive field and returns class logits of size
+``input - RF + 1``, exactly like :class:`LiviaNet`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from .checkpoint import load_checkpoint, model_from_checkpoint
+from .errors import ConfigError
+from .fileutil import atomic_path
+
+logger = logging.getLogger(__name__)
+
+
+def example_input(model, side: int | None = None) -> torch.Tensor:
+    rf = max(model.receptive_field)
+    side = side or rf + 16
+    generator = torch.Generator().manual_seed(0)
+    return torch.randn(1, model.config.in_channels, side, side, side, generator=generator)
+
+
+def export_model(checkpoint: Path, output: Path) -> Path:
+    """Write ``output`` (``.onnx`` or ``.pt2``) from ``checkpoint``."""
+    suffix = output.suffix.lower()
+    if suffix not in (".onnx", ".pt2"):
+        raise ConfigError(f"{output}: expected a file name ending in .onnx or .pt2")
+    model = model_from_checkpoint(load_checkpoint(checkpoint), checkpoint).eval()
+    sample = example_input(model)
+    with atomic_path(output) as tmp:
+        if suffix == ".onnx":
+            _export_onnx(model, sample, tmp)
+        else:
+            _export_pt2(model, sample, tmp)
+    return output
+
+
+def _export_onnx(model, sample: torch.Tensor, path: Path) -> None:
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise ConfigError("ONNX export needs the onnx package: pip install onnx") from None
+    axes = {0: "batch", 2: "x", 3: "y", 4: "z"}
+    with torch.no_grad():
+        torch.onnx.export(
+            model,
+            (sample,),
+            str(path),
+            input_names=["image"],
+            output_names=["logits"],
+            dynamic_axes={"image": axes, "logits": axes},
+            opset_version=17,
+            dynamo=False,
+        )
+
+
+def _export_pt2(model, sample: torch.Tensor, path: Path) -> None:
+    rf = max(model.receptive_field)
+    dims = {
+        2: torch.export.Dim("x", min=rf),
+        3: torch.export.Dim("y", min=rf),
+        4: torch.export.Dim("z", min=rf),
+    }
+    program = torch.export.export(
+        model, (sample,), dynamic_shapes=({**dims, 0: torch.export.Dim("batch", min=1)},)
+    )
+    torch.export.save(program, str(path))
