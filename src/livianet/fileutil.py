@@ -31,7 +31,12 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(
         prefix=f".{final.name}.", suffix=f".tmp{_suffixes(final)}", dir=final.parent
     )
-    os.close(fd)
+    try:
+        # mkstemp creates the file 0600; give the result the mode a plain open() would.
+        with contextlib.suppress(OSError, AttributeError):  # no fchmod on Windows
+            os.fchmod(fd, 0o666 & ~_umask())
+    finally:
+        os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
@@ -42,6 +47,17 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where the platform allows."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
@@ -85,7 +101,9 @@ def check_writable(folder: str | os.PathLike[str], min_free_bytes: int = 0) -> N
             os.close(fd)
             os.unlink(probe)
     except OSError as exc:
-        raise DataError(f"{target}: output folder is not writable ({exc.strerror or exc})") from None
+        raise DataError(
+            f"{target}: output folder is not writable ({exc.strerror or exc})"
+        ) from None
     if min_free_bytes:
         free = os.statvfs(target).f_bavail * os.statvfs(target).f_frsize
         if free < min_free_bytes:

@@ -121,6 +121,11 @@ def load_volume(path: str | os.PathLike[str]) -> Volume:
         raise DataError(f"{file}: file not found")
     fmt = volume_format(file)
     data, affine, header = _read_nifti(file) if fmt == "nifti" else _read_mat(file)
+    if data.dtype.kind not in "biuf":
+        raise DataError(
+            f"{file}: holds {_describe_dtype(data.dtype)}, expected a numeric array "
+            "(integer, float or boolean)"
+        )
     if data.ndim == 4 and fmt == "nifti":
         data = np.moveaxis(data, -1, 0)
     if data.ndim not in (3, 4):
@@ -132,9 +137,17 @@ def load_volume(path: str | os.PathLike[str]) -> Volume:
         raise DataError(f"{file}: 4-D .mat arrays are not supported, expected a 3-D 'vol'")
     if min(data.shape) < 1:
         raise DataError(f"{file}: empty array of shape {tuple(data.shape)}")
-    if data.dtype.kind not in "biuf":
-        raise DataError(f"{file}: voxel type {data.dtype} is not numeric")
     return Volume(data=data, affine=affine, header=header, path=file)
+
+
+def _describe_dtype(dtype: np.dtype) -> str:
+    if dtype.kind == "O":
+        return "Python objects (a MATLAB cell array?)"
+    if dtype.kind == "V":
+        return "a structured array (a MATLAB struct?)"
+    if dtype.kind in "US":
+        return "text"
+    return f"{dtype} values"
 
 
 def _read_nifti(file: Path) -> tuple[np.ndarray, np.ndarray, Any]:
@@ -154,9 +167,30 @@ def _read_nifti(file: Path) -> tuple[np.ndarray, np.ndarray, Any]:
     return np.asarray(data), affine, header
 
 
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _is_hdf5(file: Path) -> bool:
+    """HDF5 signature at offset 0 or after a user block (512, 1024, ... bytes; MATLAB uses 512)."""
+    try:
+        with open(file, "rb") as handle:
+            for offset in (0, 512, 1024, 2048, 4096, 8192):
+                handle.seek(offset)
+                signature = handle.read(len(_HDF5_SIGNATURE))
+                if len(signature) < len(_HDF5_SIGNATURE):
+                    return False
+                if signature == _HDF5_SIGNATURE:
+                    return True
+    except OSError:
+        return False
+    return False
+
+
 def _read_mat(file: Path) -> tuple[np.ndarray, np.ndarray, None]:
     import scipy.io
 
+    if _is_hdf5(file):  # MATLAB v7.3, or HDF5 saved under a .mat name
+        return _read_mat_v73(file), np.eye(4), None
     try:
         contents = scipy.io.loadmat(str(file))
     except NotImplementedError:
@@ -169,16 +203,19 @@ def _read_mat(file: Path) -> tuple[np.ndarray, np.ndarray, None]:
     return _pick_mat_variable(file, arrays), np.eye(4), None
 
 
-def _pick_mat_variable(file: Path, arrays: dict[str, np.ndarray]) -> np.ndarray:
+def _pick_mat_variable(
+    file: Path, arrays: dict[str, Any], others: tuple[str, ...] = ()
+) -> np.ndarray:
+    """``vol``, else the single numeric array; ``others`` are names listed in the error only."""
     if "vol" in arrays:
         return np.asarray(arrays["vol"])
+    if "vol" in others:
+        raise DataError(f"{file}: variable 'vol' is not a numeric array")
     numeric = {k: v for k, v in arrays.items() if v.dtype.kind in "biuf" and v.ndim >= 2}
     if len(numeric) == 1:
         return np.asarray(next(iter(numeric.values())))
-    names = ", ".join(sorted(arrays)) or "none"
-    raise DataError(
-        f"{file}: expected a variable 'vol' or a single array variable, found: {names}"
-    )
+    names = ", ".join(sorted({*arrays, *others})) or "none"
+    raise DataError(f"{file}: expected a variable 'vol' or a single array variable, found: {names}")
 
 
 def _read_mat_v73(file: Path) -> np.ndarray:
@@ -192,15 +229,29 @@ def _read_mat_v73(file: Path) -> np.ndarray:
         ) from None
     try:
         with h5py.File(file, "r") as handle:
+            names = tuple(k for k in handle if not k.startswith("#"))  # '#refs#' is internal
             arrays = {
-                k: np.asarray(v)
-                for k, v in handle.items()
-                if isinstance(v, h5py.Dataset) and not k.startswith("#")
+                k: handle[k]
+                for k in names
+                if isinstance(handle[k], h5py.Dataset)
+                and _matlab_class(handle[k]) not in _MATLAB_NON_NUMERIC
             }
+            data = _pick_mat_variable(file, arrays, names)  # reads only the chosen variable
+    except DataError:
+        raise
     except Exception as exc:  # noqa: BLE001
         raise DataError(f"{file}: cannot read as MATLAB v7.3 ({_describe(exc)})") from None
     # HDF5 stores MATLAB's column-major arrays with reversed axes.
-    return np.ascontiguousarray(_pick_mat_variable(file, arrays).T)
+    return np.ascontiguousarray(data.T)
+
+
+# MATLAB stores text as uint16 and cells as object references: never volumes.
+_MATLAB_NON_NUMERIC = ("char", "cell", "struct", "function_handle")
+
+
+def _matlab_class(dataset: Any) -> str:
+    value = dataset.attrs.get("MATLAB_class", b"")
+    return value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
 
 
 def _describe(exc: BaseException) -> str:
@@ -236,6 +287,8 @@ def save_volume(
     array = np.asarray(data)
     if kind == "label":
         if array.dtype.kind == "f":
+            if not np.isfinite(array).all():
+                raise ValueError(f"{target}: label map holds NaN or Inf values")
             array = np.rint(array)
         array = array.astype(label_dtype(array))
     elif kind == "prob":
@@ -257,6 +310,8 @@ def _write_nifti(array: np.ndarray, tmp: Path, reference: Volume | None) -> None
         raise ValueError(
             f"output shape {array.shape} does not match reference {reference.spatial_shape}"
         )
+    if array.ndim == 4:
+        array = np.moveaxis(array, 0, -1)  # (C, X, Y, Z) -> NIfTI's (X, Y, Z, C), as read
     affine = np.eye(4) if reference is None else reference.affine
     if reference is not None and reference.header is not None:
         header = reference.header.copy()
@@ -268,9 +323,22 @@ def _write_nifti(array: np.ndarray, tmp: Path, reference: Volume | None) -> None
     nib.save(image, str(tmp))
 
 
+_NPY_MAGIC = b"\x93NUMPY"
+
+
 def load_npy(path: str | os.PathLike[str]) -> np.ndarray:
     """Load a numeric ``.npy`` array without ever unpickling objects."""
     file = Path(path)
+    if not file.is_file():
+        raise DataError(f"{file}: file not found")
+    try:
+        with open(file, "rb") as handle:
+            magic = handle.read(len(_NPY_MAGIC))
+    except OSError as exc:
+        raise DataError(f"{file}: cannot read ({exc.strerror or exc})") from None
+    if magic != _NPY_MAGIC:
+        # np.load would try to unpickle anything that is not .npy/.npz; refuse first.
+        raise DataError(f"{file}: not a .npy array file (it does not start with the .npy header)")
     try:
         array = np.load(file, allow_pickle=False)
     except ValueError as exc:
@@ -279,7 +347,7 @@ def load_npy(path: str | os.PathLike[str]) -> np.ndarray:
                 f"{file}: holds Python objects, refused (only numeric arrays are loaded)"
             ) from None
         raise DataError(f"{file}: cannot read as .npy ({_describe(exc)})") from None
-    except OSError as exc:
+    except (OSError, EOFError) as exc:
         raise DataError(f"{file}: cannot read as .npy ({_describe(exc)})") from None
     if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
         raise DataError(f"{file}: expected a numeric array, found {type(array).__name__}")

@@ -82,10 +82,19 @@ class Block(nn.Module):
 
 
 def centre_crop(x: torch.Tensor, size: tuple[int, int, int]) -> torch.Tensor:
-    """Crop the spatial centre as the original (``lo = (d-1)//2 - (n-1)//2``)."""
+    """Crop the spatial centre as the original (``lo = (d-1)//2 - (n-1)//2``).
+
+    The offset is written as ``(d-n)//2 + ((d-n) % 2) * (d % 2)``, the same value
+    without branches or floor terms in ``d`` alone, so that ``torch.export`` and
+    the ONNX tracer keep it valid for every input size.
+
+    >>> centre_crop(torch.arange(6.0).view(1, 1, 6, 1, 1), (3, 1, 1)).flatten().tolist()
+    [1.0, 2.0, 3.0]
+    """
     slices = [slice(None), slice(None)]
     for d, n in zip(x.shape[2:], size):
-        lo = (d - 1) // 2 - (n - 1) // 2
+        delta = d - n
+        lo = delta // 2 + (delta % 2) * (d % 2)
         slices.append(slice(lo, lo + n))
     return x[tuple(slices)]
 
@@ -144,15 +153,15 @@ class LiviaNet(nn.Module):
         return [*self.conv_names, *self.fc_names, "classifier"]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        kept = []
+        kept: dict[int, torch.Tensor] = {}
         for index, name in enumerate(self.conv_names):
             x = getattr(self, name)(x)
             if index in self._keep:
-                kept.append((index, x))
+                kept[index] = x
         if kept:
             size = tuple(x.shape[2:])
-            order = {layer: pos for pos, layer in enumerate(self.config.intermediate_layers)}
-            crops = [centre_crop(t, size) for _, t in sorted(kept, key=lambda item: order[item[0]])]
+            # In the configured order, repeats included, as fc_in_channels counts them.
+            crops = [centre_crop(kept[i], size) for i in self.config.intermediate_layers]
             x = torch.cat([x, *crops], dim=1)
         for name in self.fc_names:
             x = getattr(self, name)(x)

@@ -49,11 +49,12 @@ def load_npy_weights(model: LiviaNet, folder: Path, indexes: tuple[int, ...]) ->
         indexes = tuple(range(min(len(files), len(model.conv_names))))
     if len(indexes) > len(model.conv_names):
         raise DataError(
-            f"weights trained indexes {list(indexes)}: {len(indexes)} entries but the network has {len(model.conv_names)} conv layers"
+            f"weights trained indexes {list(indexes)}: {len(indexes)} entries "
+            f"but the network has {len(model.conv_names)} conv layers"
         )
     problems, loaded = [], []
     for layer, position in zip(model.conv_names, indexes):
-        if position >= len(files):
+        if position < 0 or position >= len(files):
             problems.append(
                 f"{layer}: index {position} points past the {len(files)} .npy files in {folder}"
             )
@@ -66,7 +67,8 @@ def load_npy_weights(model: LiviaNet, folder: Path, indexes: tuple[int, ...]) ->
         weight = getattr(model, layer).conv.weight
         if tuple(array.shape) != tuple(weight.shape):
             problems.append(
-                f"{layer} from {files[position].name}: shape {tuple(array.shape)}, expected {tuple(weight.shape)}"
+                f"{layer} from {files[position].name}: shape {tuple(array.shape)}, "
+                f"expected {tuple(weight.shape)}"
             )
             continue
         loaded.append((layer, weight, array))
@@ -145,7 +147,17 @@ def transfer_layers(model: LiviaNet, source_state: dict[str, torch.Tensor]) -> l
 
 
 def freeze_layers(model: LiviaNet, layers: list[str]) -> None:
-    """Stop training ``layers``; their batch norm is kept in eval mode by the trainer."""
+    """Stop training ``layers``; their batch norm is kept in eval mode by the trainer.
+
+    Raises:
+        ValueError: a name that is not a layer of ``model`` (all such names listed).
+    """
+    unknown = [layer for layer in layers if layer not in model.layer_names()]
+    if unknown:
+        raise ValueError(
+            f"cannot freeze {unknown}: not layers of this network "
+            f"({', '.join(model.layer_names())})"
+        )
     for layer in layers:
         for param in getattr(model, layer).parameters():
             param.requires_grad_(False)
