@@ -247,7 +247,6 @@ def _configure_logging(verbose: bool, quiet: bool) -> None:
     root = logging.getLogger("livianet")
     root.handlers[:] = [handler]
     root.setLevel(level)
-    root.propagate = False
 
 
 def _set_threads(threads: int | None) -> None:

@@ -69,7 +69,8 @@ def run_log(path: Path | None) -> Iterator[None]:
         handler.close()
 
 
-def log_run_header(config_plain: dict[str, Any], seed: int, device: str, precision: str) -> None:
+def log_run_header(log_file: Path | None, config_plain: dict[str, Any], seed: int, device: str, precision: str) -> None:
+    """Versions, device and seed to the log; the resolved config to the run's log file only."""
     import numpy
     import torch
 
@@ -77,15 +78,11 @@ def log_run_header(config_plain: dict[str, Any], seed: int, device: str, precisi
 
     logger.info(
         "livianet %s, torch %s, numpy %s, python %s; device %s, precision %s, seed %d",
-        __version__,
-        torch.__version__,
-        numpy.__version__,
-        platform.python_version(),
-        device,
-        precision,
-        seed,
+        __version__, torch.__version__, numpy.__version__, platform.python_version(), device, precision, seed,
     )
-    logger.info("resolved config: %s", json.dumps(config_plain, sort_keys=True))
+    if log_file is not None:
+        with open(log_file, "a", encoding="utf-8") as handle:
+            handle.write("resolved config: " + json.dumps(config_plain, sort_keys=True) + "\n")
 
 
 class TensorBoard:

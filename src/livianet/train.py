@@ -39,7 +39,7 @@ from .inference import InferenceSettings, case_dice, predict_case
 from .losses import SegmentationLoss
 from .model import LiviaNet, build_model, count_parameters
 from .optim import build_optimizer, learning_rate, set_learning_rate
-from .precision import autocast, memory_format, resolve_device, resolve_precision
+from .precision import autocast, resolve_device, resolve_precision
 from .reporting import TensorBoard, log_run_header, run_log, write_curves, write_metrics_table
 from .transfer import freeze_layers, load_npy_weights, transfer_layers
 
@@ -169,7 +169,7 @@ def _train(
     train_cfg = config.train
     precision = resolve_precision(train_cfg.precision, device)
     plain_config = to_plain(config)
-    log_run_header(plain_config, train_cfg.seed, str(device), precision)
+    log_run_header(paths.log if info.is_main else None, plain_config, train_cfg.seed, str(device), precision)
     cases = load_cases(config, config.train_indexes, "training")
     validation = load_cases(config, config.validation_indexes, "validation") if info.is_main else []
     prepared = prepare_cases(cases, train_cfg, config.model)
@@ -189,7 +189,7 @@ def _train(
     else:
         model, transferred = _initial_model(config, options)
     frozen = transferred if config.transfer.freeze or (state and state.get("frozen_layers")) else []
-    model = model.to(device).to(memory_format=memory_format(device))
+    model = model.to(device)  # training runs fastest in the default layout (channels-last slows its backward)
     if info.enabled and config.model.batch_norm:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     core = model
@@ -359,7 +359,6 @@ def _train_epoch(
         getattr(core, name).eval()
     steps = steps_per_subepoch(train_cfg, info.world_size)
     total_steps = max(steps * train_cfg.num_subepochs, 1)
-    fmt = memory_format(device)
     losses: list[float] = []
     samples = 0
     compute = 0.0
@@ -380,7 +379,7 @@ def _train_epoch(
             )
             set_learning_rate(optimizer, train_cfg.optim, rate)
             tick = time.perf_counter()
-            x = torch.from_numpy(images).to(device, non_blocking=True).contiguous(memory_format=fmt)
+            x = torch.from_numpy(images).to(device, non_blocking=True)
             y = torch.from_numpy(targets).to(device, non_blocking=True)
             with autocast(device, precision):
                 logits = model(x)
@@ -441,9 +440,13 @@ def _validate(
     paths: RunPaths,
     options: TrainOptions,
 ) -> dict[str, Any]:
+    import copy
+
+    from .inference import prepare_for_inference
     from .io import save_volume
     from .outputs import segmentation_path
 
+    model = prepare_for_inference(copy.deepcopy(model), settings)  # inference layout, training copy untouched
     per_case = []
     for case in cases:
         result = predict_case(model, case, settings)
