@@ -119,6 +119,7 @@ def write_tiny_ini(folder: Path, data: Path, epochs: int = 2, extra: str = "") -
     text = TINY_INI.format(output=folder / "out", data=data, epochs=epochs)
     if extra:
         text = text.replace("[Training Images]", textwrap.dedent(extra).strip() + "\n\n[Training Images]")
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / "tiny.ini"
     path.write_text(text)
     return path

@@ -12,6 +12,7 @@ import configparser
 import dataclasses
 import difflib
 import logging
+import numbers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,10 @@ class ModelConfig:
         return tuple(s - r + 1 for s, r in zip(input_size, self.receptive_field))  # type: ignore[return-value]
 
 
+def _positive_ints(values: Any) -> bool:
+    return all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0 for v in values)
+
+
 def model_problems(model: ModelConfig) -> list[str]:
     """Cross-field rules of the architecture, as readable sentences."""
     problems = []
@@ -69,11 +74,20 @@ def model_problems(model: ModelConfig) -> list[str]:
         problems.append("need one channel count per conv layer")
     if not model.conv_kernels:
         problems.append("at least one conv layer (a 3-element kernel shape) is required")
+    if not all(len(k) == 3 and _positive_ints(k) for k in model.conv_kernels):
+        kernels = [list(k) for k in model.conv_kernels]
+        problems.append(f"conv kernels {kernels}: expected 3 positive ints each")
+    if not _positive_ints((*model.conv_channels, *model.fc_channels, model.in_channels)):
+        problems.append("channel counts must be positive integers")
+    if not (isinstance(model.num_classes, numbers.Integral) and model.num_classes >= 2):
+        problems.append(f"n_classes = {model.num_classes!r}: expected an integer >= 2")
     if len(model.dropout_rates) != len(model.fc_channels) + 1:
         problems.append(
-            f"dropout_Rates has {len(model.dropout_rates)} values, expected "
-            f"{len(model.fc_channels) + 1} (one per 1x1x1 layer plus the classifier)"
+            f"dropout_Rates = {list(model.dropout_rates)} has {len(model.dropout_rates)} values, "
+            f"expected {len(model.fc_channels) + 1} (one per 1x1x1 layer plus the classifier)"
         )
+    elif not all(0 <= r < 1 for r in model.dropout_rates):
+        problems.append(f"dropout_Rates = {list(model.dropout_rates)}: expected rates in [0, 1)")
     bad = [i for i in model.intermediate_layers if not 0 <= i < len(model.conv_kernels)]
     if bad:
         problems.append(
@@ -203,16 +217,28 @@ def read_ini(path: str | os.PathLike[str]) -> dict[str, dict[str, tuple[str, str
         ) from None
     if "\x00" in text:
         raise ConfigError(f"{file}: contains NUL bytes, not a text config")
-    parser = configparser.ConfigParser(interpolation=None, strict=True, delimiters=("=", ":"))
+    # Universal newlines, as open() in text mode: old Mac files end lines with CR only.
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    # No [DEFAULT] magic: NUL cannot occur in the text, so [DEFAULT] is an ordinary
+    # (unknown) section instead of one whose keys leak into every other section.
+    parser = configparser.ConfigParser(
+        interpolation=None, strict=True, delimiters=("=", ":"), default_section="\x00"
+    )
     parser.optionxform = str  # type: ignore[assignment,method-assign]
     try:
         parser.read_string(text, source=str(file))
     except configparser.Error as exc:
-        message = " ".join(str(exc).split())
-        raise ConfigError(f"{file}: {message}") from None
+        where = _syntax_message(exc, text.split("\n"))
+        raise ConfigError(f"{file}{where}") from None
     sections: dict[str, dict[str, tuple[str, str]]] = {}
+    written_as: dict[str, str] = {}
     for section in parser.sections():
         canonical = _canonical_section(file, section)
+        if canonical in sections:
+            raise ConfigError(
+                f"{file}: section [{section}] given twice (also as [{written_as[canonical]}])"
+            )
+        written_as[canonical] = section
         entries = sections.setdefault(canonical, {})
         for name, value in parser.items(section, raw=True):
             norm = ck.ALIASES.get((canonical, ck.normalise(name)), ck.normalise(name))
@@ -222,6 +248,26 @@ def read_ini(path: str | os.PathLike[str]) -> dict[str, dict[str, tuple[str, str
                 )
             entries[norm] = (name, value if value is not None else "")
     return sections
+
+
+def _syntax_message(exc: configparser.Error, lines: list[str]) -> str:
+    """configparser's multi-line messages as one line in our ``file [section] key`` form."""
+    if isinstance(exc, configparser.DuplicateOptionError):
+        return f" [{exc.section}] {exc.option}: given twice (line {exc.lineno})"
+    if isinstance(exc, configparser.DuplicateSectionError):
+        return f": section [{exc.section}] given twice (line {exc.lineno})"
+    if isinstance(exc, configparser.MissingSectionHeaderError):
+        line = _line(lines, exc.lineno)
+        return f" line {exc.lineno}: {line!r} comes before any [section] header"
+    if isinstance(exc, configparser.ParsingError) and exc.errors:
+        lineno = exc.errors[0][0]
+        line = _line(lines, lineno)
+        return f" line {lineno}: {line!r} is not 'key = value', a [section] header or a comment"
+    return ": " + " ".join(str(exc).split())
+
+
+def _line(lines: list[str], lineno: int) -> str:
+    return lines[lineno - 1].strip() if 0 < lineno <= len(lines) else ""
 
 
 def _canonical_section(file: Path, section: str) -> str:
@@ -252,16 +298,8 @@ def _section_values(
     for norm, (written, raw) in entries.items():
         key = table.get(norm)
         if key is None:
-            names = [k.name for k in table.values()]
-            hint = difflib.get_close_matches(written, names, n=1, cutoff=0.6)
-            if not hint:
-                hint = [
-                    k.name
-                    for n, k in table.items()
-                    if difflib.SequenceMatcher(None, norm, n).ratio() > 0.75
-                ][:1]
-            suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
-            raise ConfigError(f"{file} [{section}] {written}: unknown key{suggestion}")
+            hint = _key_hint(section, norm, written)
+            raise ConfigError(f"{file} [{section}] {written}: unknown key{hint}")
         try:
             values[key.field] = key.parse(raw)
         except ValueProblem as exc:
@@ -272,6 +310,24 @@ def _section_values(
                 raise ConfigError(f"{file} [{section}]: missing key {key.name!r} ({key.doc})")
             values[key.field] = key.default
     return values
+
+
+def _key_hint(section: str, norm: str, written: str) -> str:
+    """A did-you-mean suggestion for an unknown key, or the section it belongs in."""
+    tables = ck.keys_by_section()
+    home = [s for s in ck.SECTIONS if norm in tables[s]]
+    if home:
+        return f"; it belongs in [{home[0]}]"
+    table = tables[section]
+    names = [k.name for k in table.values()]
+    hint = difflib.get_close_matches(written, names, n=1, cutoff=0.6)
+    if not hint:
+        hint = [
+            k.name
+            for n, k in table.items()
+            if difflib.SequenceMatcher(None, norm, n).ratio() > 0.75
+        ][:1]
+    return f"; did you mean {hint[0]!r}?" if hint else ""
 
 
 def _resolve_folder(file: Path, value: str | None, data_root: Path | None) -> Path | None:
@@ -310,6 +366,11 @@ def _model_config(file: Path, arch: dict, training: dict, in_channels: int) -> M
     if arch["conv_init"] == "pretrained" and arch["weights_folder"] is None:
         raise ConfigError(
             f"{where} weight_Initialization_CNN = 2: expected 'weights folderName' to name the .npy folder"
+        )
+    if arch["conv_init"] == "pretrained" and len(arch["weights_indexes"]) > num_conv:
+        raise ConfigError(
+            f"{where} weights trained indexes = {list(arch['weights_indexes'])}: "
+            f"{len(arch['weights_indexes'])} entries but there are {num_conv} conv layers"
         )
     try:
         return ModelConfig(
@@ -444,6 +505,10 @@ def load_training_config(
     images = _section_values(file, sections, ck.TRAINING_IMAGES, required=True)
     assert general is not None and arch is not None and images is not None and training is not None
     data = _data_config(file, ck.TRAINING_IMAGES, images, root)
+    if data.label_folder is None:
+        raise ConfigError(
+            f"{file} [{ck.TRAINING_IMAGES}] GroundTruthFolder: training needs a folder of label maps"
+        )
     model = _model_config(file, arch, training, in_channels=len(data.image_folders))
     train = _train_config(file, general, training, model)
     weights_folder = (
@@ -470,7 +535,7 @@ def load_training_config(
         source=file,
         network_name=general["network_name"],
         folder_name=general["folder_name"],
-        output_root=Path(general["output_root"]),
+        output_root=Path(os.path.expanduser(general["output_root"] or "outputFiles")),
         model=model,
         train=train,
         transfer=transfer,
@@ -518,7 +583,14 @@ def model_config_from_plain(plain: dict[str, Any]) -> ModelConfig:
     if unknown:
         raise ConfigError(f"stored model config has unknown fields {sorted(unknown)}")
     values = dict(plain)
-    for name in ("conv_channels", "fc_channels", "dropout_rates", "intermediate_layers"):
-        values[name] = tuple(values[name])
-    values["conv_kernels"] = tuple(tuple(k) for k in values["conv_kernels"])
-    return ModelConfig(**values)
+    try:
+        for name in ("conv_channels", "fc_channels", "dropout_rates", "intermediate_layers"):
+            if name in values:
+                values[name] = tuple(values[name])
+        if "conv_kernels" in values:
+            values["conv_kernels"] = tuple(tuple(k) for k in values["conv_kernels"])
+        return ModelConfig(**values)
+    except ConfigError as exc:
+        raise ConfigError(f"stored model config: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"stored model config is malformed: {exc}") from None

@@ -669,8 +669,12 @@ KEYS: tuple[Key, ...] = (
     ),
 )
 
+# Other spellings accepted for a key: (section, alias as written) -> key name.
+ALIAS_NAMES = {
+    (TRAINING, "Learning Rate"): "Leraning Rate",
+}
 ALIASES = {
-    (TRAINING, normalise("Learning Rate")): normalise("Leraning Rate"),
+    (section, normalise(alias)): normalise(name) for (section, alias), name in ALIAS_NAMES.items()
 }
 
 

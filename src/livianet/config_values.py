@@ -16,6 +16,9 @@ from typing import Any
 
 Parser = Callable[[str], Any]
 
+# Larger integers fit no tensor size or index (and overflow float conversion).
+MAX_INT = 2**31 - 1
+
 
 class ValueProblem(ValueError):
     """A value does not match what its key expects; the text is the expectation."""
@@ -35,7 +38,17 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_number(value: Any) -> bool:
-    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+    if not (_is_int(value) or isinstance(value, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond the float range
+        return False
+
+
+def _check_max(values: Any) -> None:
+    if any(v > MAX_INT for v in values):
+        raise ValueProblem(f"expected integers <= {MAX_INT}")
 
 
 def integer(minimum: int | None = None) -> Parser:
@@ -46,6 +59,7 @@ def integer(minimum: int | None = None) -> Parser:
         if not _is_int(value) or (minimum is not None and value < minimum):
             bound = f" >= {minimum}" if minimum is not None else ""
             raise ValueProblem(f"expected an integer{bound}")
+        _check_max([value])
         return value
 
     return parse
@@ -114,6 +128,7 @@ def int_list(minimum: int | None = None, allow_empty: bool = True) -> Parser:
             raise ValueProblem(f"expected integers >= {minimum}")
         if not allow_empty and not value:
             raise ValueProblem("expected a non-empty list of integers")
+        _check_max(value)
         return tuple(value)
 
     return parse
@@ -155,6 +170,7 @@ def size3(raw: str) -> tuple[int, int, int]:
         isinstance(value, list) and len(value) == 3 and all(_is_int(v) and v > 0 for v in value)
     ):
         raise ValueProblem("expected 3 positive ints such as [27, 27, 27]")
+    _check_max(value)
     return tuple(value)  # type: ignore[return-value]
 
 
@@ -174,6 +190,7 @@ def kernel_shapes(raw: str) -> tuple[tuple[int, ...], ...]:
             )
         if len(shape) not in (1, 3):
             raise ValueProblem(f"entry {position} ({shape!r}) must have 3 sizes, or be [1]")
+        _check_max(shape)
         shapes.append(tuple(shape))
     return tuple(shapes)
 
@@ -196,6 +213,8 @@ def choice(codes: dict[int, str], names: dict[str, str]) -> Parser:
         listing = ", ".join(options + extra)
         raise ValueProblem(f"expected one of {listing}")
 
+    parse.codes = dict(codes)  # type: ignore[attr-defined]  # read by config_docs
+    parse.names = dict(names)  # type: ignore[attr-defined]
     return parse
 
 
@@ -244,6 +263,7 @@ def label_pairs(raw: str) -> tuple[tuple[int, int], ...]:
     )
     if not ok:
         raise ValueProblem("expected a list of label pairs such as [[1, 5], [2, 6]]")
+    _check_max([v for pair in value for v in pair])
     return tuple((int(a), int(b)) for a, b in value)
 
 

@@ -1,0 +1,134 @@
+"""Tiled inference equals one pass over the whole padded volume."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from livianet.config import ModelConfig
+from livianet.model import build_model
+from livianet.segment import auto_tile, bounding_box, pad_region, segment_volume, split_axis
+
+
+def _model(num_classes: int = 4, intermediate=(1,), kernels=((3, 3, 3), (3, 3, 3), (3, 3, 3))) -> torch.nn.Module:
+    config = ModelConfig(
+        conv_channels=(5, 6, 7),
+        conv_kernels=kernels,
+        fc_channels=(9,),
+        num_classes=num_classes,
+        dropout_rates=(0.2, 0.3),
+        intermediate_layers=intermediate,
+        activation="prelu",
+    )
+    model = build_model(config, seed=1)
+    generator = torch.Generator().manual_seed(2)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm3d):
+            module.running_mean.copy_(torch.randn(module.num_features, generator=generator) * 0.3)
+            module.running_var.copy_(torch.rand(module.num_features, generator=generator) + 0.5)
+    return model.eval()
+
+
+def _whole_volume(model, image: np.ndarray) -> torch.Tensor:
+    rf = model.receptive_field
+    pads = [(0, 0)] + [((r - 1) // 2, r - 1 - (r - 1) // 2) for r in rf]
+    padded = np.pad(image, pads, mode="reflect")
+    with torch.no_grad():
+        return torch.softmax(model(torch.from_numpy(padded)[None]), dim=1)[0]
+
+
+@pytest.mark.parametrize("tile", [1, 4, 7, 16, 64])
+@pytest.mark.parametrize("shape", [(13, 17, 11), (5, 9, 6), (20, 20, 20)])
+def test_tiled_equals_whole_volume(tile, shape, rng):
+    model = _model()
+    image = rng.normal(size=(1, *shape)).astype(np.float32)
+    expected = _whole_volume(model, image)
+    result = segment_volume(model, image, None, tile=tile, probabilities=True)
+    np.testing.assert_allclose(result.probabilities, expected.numpy(), atol=2e-5)
+    assert np.array_equal(result.labels, expected.argmax(0).numpy())
+    assert result.labels.shape == shape
+
+
+def test_uneven_kernels_and_batches(rng):
+    model = _model(kernels=((3, 1, 5), (3, 3, 1), (1, 3, 3)), intermediate=(0,))
+    assert model.receptive_field == (5, 5, 7)
+    image = rng.normal(size=(1, 12, 7, 15)).astype(np.float32)
+    expected = _whole_volume(model, image)
+    for tile, batch in ((3, 4), (5, 2), (100, 1)):
+        result = segment_volume(model, image, None, tile=tile, batch_size=batch, probabilities=True)
+        np.testing.assert_allclose(result.probabilities, expected.numpy(), atol=2e-5)
+
+
+def test_roi_limits_work_and_sets_background_outside(rng):
+    model = _model()
+    image = rng.normal(size=(1, 16, 16, 16)).astype(np.float32)
+    roi = np.zeros((16, 16, 16), bool)
+    roi[3:9, 5:12, 2:7] = True
+    expected = _whole_volume(model, image)
+    result = segment_volume(model, image, roi, tile=4, probabilities=True)
+    inside = expected.numpy()[:, roi]
+    np.testing.assert_allclose(result.probabilities[:, roi], inside, atol=2e-5)
+    assert (result.labels[~roi] == 0).all()
+    assert (result.probabilities[0][~roi] == 1).all() and (result.probabilities[1:][:, ~roi] == 0).all()
+
+
+def test_empty_roi_gives_background(rng):
+    model = _model()
+    image = rng.normal(size=(1, 8, 8, 8)).astype(np.float32)
+    result = segment_volume(model, image, np.zeros((8, 8, 8), bool))
+    assert (result.labels == 0).all()
+
+
+def test_bf16_runs_and_mostly_agrees(rng):
+    model = _model()
+    image = rng.normal(size=(1, 12, 12, 12)).astype(np.float32)
+    exact = segment_volume(model, image, None, precision="float32", probabilities=True)
+    fast = segment_volume(model, image, None, precision="bf16", probabilities=True)
+    assert np.abs(exact.probabilities - fast.probabilities).max() < 0.05
+
+
+def test_multichannel_input(rng):
+    config = ModelConfig(conv_channels=(4, 4), conv_kernels=((3, 3, 3), (3, 3, 3)), fc_channels=(), num_classes=3, dropout_rates=(0.0,), in_channels=2)
+    model = build_model(config).eval()
+    image = rng.normal(size=(2, 9, 10, 11)).astype(np.float32)
+    expected = _whole_volume(model, image)
+    result = segment_volume(model, image, None, tile=3, probabilities=True)
+    np.testing.assert_allclose(result.probabilities, expected.numpy(), atol=2e-5)
+
+
+def test_split_axis_covers_span_with_equal_tiles():
+    for start, stop, tile in [(0, 140, 64), (3, 4, 10), (7, 100, 9), (0, 64, 64)]:
+        starts, size = split_axis(start, stop, tile)
+        assert size <= tile
+        covered = np.zeros(stop, bool)
+        for s in starts:
+            assert start <= s and s + size <= stop
+            covered[s : s + size] = True
+        assert covered[start:stop].all()
+
+
+def test_bounding_box():
+    mask = np.zeros((10, 12, 14), bool)
+    mask[2, 3:5, 7] = True
+    mask[4, 3, 9] = True
+    assert bounding_box(mask, mask.shape) == ((2, 3, 7), (5, 5, 10))
+    assert bounding_box(None, (4, 5, 6)) == ((0, 0, 0), (4, 5, 6))
+
+
+def test_pad_region_equals_cropping_the_padded_volume(rng):
+    image = rng.normal(size=(1, 10, 11, 12)).astype(np.float32)
+    rf = (7, 5, 9)
+    pads = [(0, 0)] + [((r - 1) // 2, r - 1 - (r - 1) // 2) for r in rf]
+    padded = np.pad(image, pads, mode="reflect")
+    for lo, hi in [((0, 0, 0), (10, 11, 12)), ((2, 5, 0), (6, 11, 4)), ((9, 0, 11), (10, 1, 12))]:
+        window = pad_region(image, lo, hi, rf)
+        expected = padded[:, lo[0] : hi[0] + rf[0] - 1, lo[1] : hi[1] + rf[1] - 1, lo[2] : hi[2] + rf[2] - 1]
+        np.testing.assert_array_equal(window, expected)
+
+
+def test_auto_tile_respects_memory_budget():
+    model = _model()
+    small = auto_tile(model, batch=1, budget=1 << 20)
+    large = auto_tile(model, batch=1, budget=1 << 30)
+    assert 9 <= small < large
