@@ -237,13 +237,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _configure_logging(verbose: bool, quiet: bool) -> None:
+    import os
+
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        logging.Formatter(
-            "%(message)s" if level > logging.DEBUG else "%(levelname)s %(name)s: %(message)s"
-        )
-    )
+    rank = f"[rank {os.environ.get('RANK', '0')}] " if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
+    plain = "%(message)s" if level > logging.DEBUG else "%(levelname)s %(name)s: %(message)s"
+    handler.setFormatter(logging.Formatter(rank + plain))
     root = logging.getLogger("livianet")
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -59,7 +59,14 @@ def run_train(args: argparse.Namespace) -> int:
         time_budget_s=args.minutes * 60 if args.minutes else None,
         label_names=_names(args.names),
     )
-    result = train(config, options)
+    from . import distributed
+
+    try:
+        result = train(config, options)
+    finally:
+        distributed.shutdown()
+    if not distributed.env_info().is_main:
+        return 0
     if result.last_checkpoint is not None:
         print(f"last checkpoint: {result.last_checkpoint}")
     if result.best_checkpoint is not None:
@@ -115,7 +122,14 @@ def run_segment(args: argparse.Namespace) -> int:
         raise ConfigError(f"--tile {args.tile}: expected a positive number of voxels")
     if args.batch < 1:
         raise ConfigError(f"--batch {args.batch}: expected a positive number of tiles")
-    report = segment_files(checkpoint, jobs, out, options)
+    from . import distributed
+
+    try:
+        report = segment_files(checkpoint, jobs, out, options)
+    finally:
+        distributed.shutdown()
+    if not distributed.env_info().is_main:
+        return 0
     if report.metric_rows:
         from .evaluate import format_metrics_table
 

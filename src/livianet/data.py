@@ -221,3 +221,13 @@ def load_case(
             raise DataError(f"{files.roi}: ROI is empty (no nonzero voxel)")
     image = normalise_intensities(image, roi, normalization)
     return Case(files=files, image=image, label=label, roi=roi, reference=reference)
+
+
+def check_channels(case: Case, expected: int) -> None:
+    """The network was built for ``expected`` input channels; refuse anything else."""
+    found = case.image.shape[0]
+    if found != expected:
+        raise DataError(
+            f"{case.files.images[0]}: {found} channel{'s' if found != 1 else ''}, but the network expects "
+            f"{expected} (one per image folder or file)"
+        )

@@ -85,3 +85,54 @@ def broadcast(value: Any) -> Any:
 def shard(items: list, info: DistInfo) -> list:
     """Every ``world_size``-th item starting at ``rank``: each item to exactly one process."""
     return items[info.rank :: info.world_size]
+
+
+class CpuSyncBatchNorm(torch.nn.BatchNorm3d):
+    """Batch norm whose training statistics span every process, on the CPU (gloo).
+
+    ``torch.nn.SyncBatchNorm`` runs on GPUs only. This one all-reduces the
+    per-channel sums and sums of squares (differentiably), so N processes
+    normalise exactly like one process holding the whole global batch.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
+            return super().forward(x)
+        from torch.distributed.nn.functional import all_reduce
+
+        channels = x.shape[1]
+        dims = [0, *range(2, x.dim())]
+        values = x.float()
+        count = torch.tensor([values.numel() / channels], dtype=torch.float32, device=x.device)
+        stats = all_reduce(torch.cat([values.sum(dims), (values * values).sum(dims), count]))
+        total = stats[-1]
+        mean = stats[:channels] / total
+        var = (stats[channels : 2 * channels] / total - mean * mean).clamp_min(0.0)
+        if self.track_running_stats and self.running_mean is not None:
+            with torch.no_grad():
+                momentum = self.momentum if self.momentum is not None else 0.1
+                unbiased = var.detach() * (total / (total - 1).clamp_min(1.0))
+                self.running_mean.lerp_(mean.detach(), momentum)
+                self.running_var.lerp_(unbiased, momentum)
+                self.num_batches_tracked.add_(1)
+        shape = [1, channels] + [1] * (x.dim() - 2)
+        scale = torch.rsqrt(var + self.eps)
+        if self.affine:
+            scale = scale * self.weight
+        shift = -mean * scale + (self.bias if self.affine else 0.0)
+        return (values * scale.view(shape) + shift.view(shape)).to(x.dtype)
+
+
+def synchronise_batch_norm(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """Batch-norm statistics over all processes: SyncBatchNorm on GPUs, CpuSyncBatchNorm on CPUs."""
+    if device.type == "cuda":
+        return torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    for name, child in list(model.named_children()):
+        if isinstance(child, torch.nn.BatchNorm3d) and not isinstance(child, CpuSyncBatchNorm):
+            replacement = CpuSyncBatchNorm(child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats)
+            replacement.load_state_dict(child.state_dict())
+            replacement.train(child.training)
+            setattr(model, name, replacement)
+        else:
+            synchronise_batch_norm(child, device)
+    return model

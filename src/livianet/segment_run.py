@@ -20,7 +20,7 @@ import numpy as np
 from . import distributed
 from .checkpoint import load_checkpoint, model_from_checkpoint
 from .config import SegmentationConfig
-from .data import Case, CaseFiles, list_cases, load_case
+from .data import Case, CaseFiles, check_channels, list_cases, load_case
 from .errors import DataError
 from .fileutil import check_writable
 from .inference import InferenceSettings, predict_case, prepare_for_inference
@@ -144,14 +144,11 @@ def segment_files(
     names = options.names or {int(k): v for k, v in state.get("label_names", {}).items()} or None
     normalization = state.get("normalization", "none")
     mine = distributed.shard(jobs, info)
-    for job in mine:
-        if len(job.images) != config.in_channels:
-            raise DataError(
-                f"case {job.name}: {len(job.images)} image channel(s), the model expects {config.in_channels}"
-            )
 
     def load(job: CaseFiles) -> Case:
-        return load_case(job, normalization, config.num_classes)
+        case = load_case(job, normalization, config.num_classes)
+        check_channels(case, config.in_channels)
+        return case
 
     report = SegmentReport()
     for job, case in _read_ahead(mine, load):

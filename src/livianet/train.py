@@ -32,7 +32,7 @@ from .checkpoint import (
     stored_model_config,
 )
 from .config import TrainingConfig, to_plain
-from .data import Case, list_cases, load_case
+from .data import Case, check_channels, list_cases, load_case
 from .errors import CheckpointError, DataError, TrainingError
 from .fileutil import check_writable
 from .inference import InferenceSettings, case_dice, predict_case
@@ -65,6 +65,7 @@ class TrainResult:
     best_checkpoint: Path | None
     history: list[dict[str, Any]] = field(default_factory=list)
     epochs_completed: int = 0
+    model: torch.nn.Module | None = None  # the trained network (this process's copy)
 
 
 @dataclass(frozen=True)
@@ -108,10 +109,10 @@ def load_cases(config: TrainingConfig, indexes: tuple[int, ...], role: str) -> l
     if not indexes:
         return []
     files = list_cases(config.data, indexes, role)
-    return [
-        load_case(f, config.train.normalization, config.model.num_classes, need_label=True)
-        for f in files
-    ]
+    cases = [load_case(f, config.train.normalization, config.model.num_classes, need_label=True) for f in files]
+    for case in cases:
+        check_channels(case, config.model.in_channels)
+    return cases
 
 
 def _initial_model(config: TrainingConfig, options: TrainOptions) -> tuple[LiviaNet, list[str]]:
@@ -191,7 +192,9 @@ def _train(
     frozen = transferred if config.transfer.freeze or (state and state.get("frozen_layers")) else []
     model = model.to(device)  # training runs fastest in the default layout (channels-last slows its backward)
     if info.enabled and config.model.batch_norm:
-        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model = distributed.synchronise_batch_norm(model, device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed patch shapes: let cuDNN pick its fastest kernels
     core = model
     if info.enabled:
         model = torch.nn.parallel.DistributedDataParallel(
@@ -329,7 +332,7 @@ def _train(
     finally:
         board.close()
     best_path = _existing(paths.networks / f"{config.network_name}_best.pt")
-    return TrainResult(paths.run_dir, last_path, best_path, history, epoch + 1)
+    return TrainResult(paths.run_dir, last_path, best_path, history, epoch + 1, core)
 
 
 def _existing(path: Path) -> Path | None:
