@@ -13,9 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.distributed as dist
 
 logger = logging.getLogger(__name__)
+
+
+def _dist():
+    """``torch.distributed``, imported on first use: it costs a second or two at start-up."""
+    import torch.distributed as dist
+
+    return dist
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,11 @@ class DistInfo:
         return self.world_size > 1
 
 
+def _initialized() -> bool:
+    """Whether a process group is up (without importing torch.distributed when none can be)."""
+    return env_info().enabled and _dist().is_initialized()
+
+
 def env_info() -> DistInfo:
     """Rank and world size from torchrun's environment (1 process when absent)."""
     return DistInfo(
@@ -45,40 +56,40 @@ def env_info() -> DistInfo:
 def init(device: torch.device) -> DistInfo:
     """Join the process group when launched by torchrun; a no-op otherwise."""
     info = env_info()
-    if info.world_size > 1 and not dist.is_initialized():
+    if info.world_size > 1 and not _initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         if device.type == "cuda":
             torch.cuda.set_device(device)
-        dist.init_process_group(backend=backend)
+        _dist().init_process_group(backend=backend)
         logger.info("process %d of %d joined (%s)", info.rank, info.world_size, backend)
     return info
 
 
 def shutdown() -> None:
-    if dist.is_initialized():
-        dist.destroy_process_group()
+    if _initialized():
+        _dist().destroy_process_group()
 
 
 def barrier() -> None:
-    if dist.is_initialized():
-        dist.barrier()
+    if _initialized():
+        _dist().barrier()
 
 
 def mean(value: float, device: torch.device) -> float:
     """Average a scalar over processes."""
-    if not dist.is_initialized():
+    if not _initialized():
         return value
     tensor = torch.tensor([value], dtype=torch.float64, device=device)
-    dist.all_reduce(tensor)
-    return float(tensor.item()) / dist.get_world_size()
+    _dist().all_reduce(tensor)
+    return float(tensor.item()) / _dist().get_world_size()
 
 
 def broadcast(value: Any) -> Any:
     """Rank 0's ``value`` on every process (any picklable object made here, never from files)."""
-    if not dist.is_initialized():
+    if not _initialized():
         return value
     box = [value]
-    dist.broadcast_object_list(box, src=0)
+    _dist().broadcast_object_list(box, src=0)
     return box[0]
 
 
@@ -96,7 +107,7 @@ class CpuSyncBatchNorm(torch.nn.BatchNorm3d):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
+        if not (self.training and _initialized() and _dist().get_world_size() > 1):
             return super().forward(x)
         from torch.distributed.nn.functional import all_reduce
 

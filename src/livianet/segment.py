@@ -131,7 +131,7 @@ def segment_volume(
     lo, hi = bounding_box(roi, shape)
     if any(h <= l for l, h in zip(lo, hi)):
         return Segmentation(labels, probs)
-    side = tile or auto_tile(model, batch_size)
+    side = tile or auto_tile(model, batch_size, bytes_per_value=2 if precision in ("bf16", "fp16") else 4)
     axes = [split_axis(l, h, side) for l, h in zip(lo, hi)]
     size: Size3 = tuple(a[1] for a in axes)  # type: ignore[assignment]
     origins = [(x, y, z) for x in axes[0][0] for y in axes[1][0] for z in axes[2][0]]
