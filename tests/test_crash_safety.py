@@ -41,12 +41,12 @@ def slow_save(obj, f, *args, **kwargs):
 
 checkpoint.torch.save = slow_save
 if mode == "slow-steps":
-    import livianet.train as train
-    step = train.set_learning_rate
+    import livianet.epoch as epoch
+    step = epoch.set_learning_rate
     def slow_step(*args, **kwargs):
         time.sleep(0.4)
         return step(*args, **kwargs)
-    train.set_learning_rate = slow_step
+    epoch.set_learning_rate = slow_step
 
 from livianet.cli import main
 sys.exit(main(["-q", "train", sys.argv[2], "--device", "cpu"]))

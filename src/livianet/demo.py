@@ -182,7 +182,7 @@ def structure_table(rows: list[dict[str, Any]]) -> tuple[str, float]:
 
 
 def _summary(rows, names, num_classes, out: Path, config, checkpoint: Path, seg_dir: Path, builtin: bool, train_minutes: float, total_seconds: float, preset: str) -> str:
-    from .train import RunPaths
+    from .runfiles import RunPaths
 
     table, mean = structure_table(rows)
     paths = RunPaths.of(config)

@@ -1,0 +1,277 @@
+"""Pieces shared by the benchmark and its helper scripts: pure functions, no I/O policy.
+
+Kept free of bench state so that ``tests/test_bench.py`` can check them on tiny
+arrays. The helper scripts (``original_method.py``, ``torchio_method.py``) run as
+``python bench/<script>.py``, which puts this folder on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+Size3 = tuple[int, int, int]
+GIB = 1 << 30
+
+
+# ----------------------------------------------------------------------------- processes
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    """One child process, timed from before its start to after its exit."""
+
+    seconds: float
+    peak_rss_bytes: int
+    returncode: int
+    log: Path
+
+
+def run_child(command: list[str], log: Path, env: dict[str, str] | None = None) -> ChildRun:
+    """Run ``command`` to completion; wall time and the child's own peak RSS.
+
+    ``os.wait4`` returns the resource usage of this one child (and the
+    grandchildren it waited for), unlike ``getrusage(RUSAGE_CHILDREN)``, whose
+    ``ru_maxrss`` is the largest of *all* children so far.
+    """
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "wb") as out:
+        start = time.perf_counter()
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return ChildRun(seconds, int(usage.ru_maxrss) * 1024, process.returncode, log)
+
+
+def livianet_command(*args: str) -> list[str]:
+    """``livianet ARGS...`` as a user runs it: the console script of this environment."""
+    script = Path(sys.executable).parent / "livianet"
+    if script.exists():
+        return [str(script), *args]
+    return [sys.executable, "-m", "livianet", *args]
+
+
+def log_tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+# ----------------------------------------------------------------------------- machine
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU model, cores, AMX/AVX-512 flags, library versions: what the numbers depend on."""
+    import torch
+
+    model, flags, cores = "unknown", set(), None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and model == "unknown":
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
+            elif line.startswith("cpu cores") and cores is None:
+                cores = int(line.split(":", 1)[1])
+    except OSError:
+        pass
+    info: dict[str, Any] = {
+        "cpu_model": model,
+        "logical_cores": os.cpu_count(),
+        "cores_per_socket": cores,
+        "usable_cores": len(os.sched_getaffinity(0)),
+        "torch_threads": torch.get_num_threads(),
+        "amx_flags": sorted(f for f in flags if f.startswith("amx")),
+        "avx512_bf16": "avx512_bf16" in flags,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+    }
+    try:
+        import livianet
+
+        info["livianet"] = livianet.__version__
+    except ImportError:
+        pass
+    try:
+        import torchio
+
+        info["torchio"] = torchio.__version__
+    except ImportError:
+        info["torchio"] = None
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).resolve().parent,
+            timeout=10,
+        )
+        info["git_commit"] = commit.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        info["git_commit"] = None
+    info["load_average"] = list(os.getloadavg())
+    return info
+
+
+# ----------------------------------------------------------------------------- work counts
+
+
+def network_flops(model_config: Any, input_size: int | Size3) -> float:
+    """Floating-point operations (2 per multiply-add) of one forward pass on one tile.
+
+    Counts the convolutions, 1x1x1 layers and classifier; batch norm and the
+    activations are a few operations per value and left out.
+    """
+    size = [input_size] * 3 if isinstance(input_size, int) else list(input_size)
+    channels = model_config.in_channels
+    total = 0.0
+    for out, kernel in zip(model_config.conv_channels, model_config.conv_kernels, strict=True):
+        size = [s - (k - 1) for s, k in zip(size, kernel, strict=True)]
+        total += 2.0 * channels * out * math.prod(kernel) * math.prod(size)
+        channels = out
+    channels = model_config.fc_in_channels
+    for out in (*model_config.fc_channels, model_config.num_classes):
+        total += 2.0 * channels * out * math.prod(size)
+        channels = out
+    return total
+
+
+def livianet_tile_plan(
+    model: Any,
+    roi: np.ndarray | None,
+    shape: Size3,
+    precision: str = "float32",
+    tile: int | None = None,
+    batch_size: int = 1,
+) -> tuple[list[Size3], Size3]:
+    """The output tiles ``livianet.segment.segment_volume`` computes: origins and common size.
+
+    Mirrors its plan (tile side from ``auto_tile`` with 2 bytes per value under
+    bf16/fp16 autocast, ``split_axis`` over the ROI's ``bounding_box``, tiles
+    without an ROI voxel in their output window skipped), so that the bound
+    counts exactly the voxels livianet computes.
+    """
+    from livianet.segment import auto_tile, bounding_box, split_axis
+
+    lo, hi = bounding_box(roi, shape)
+    if any(h <= low for low, h in zip(lo, hi, strict=True)):
+        return [], (0, 0, 0)
+    bytes_per_value = 2 if precision in ("bf16", "fp16") else 4
+    side = tile or auto_tile(model, batch_size, bytes_per_value=bytes_per_value)
+    axes = [split_axis(low, h, side) for low, h in zip(lo, hi, strict=True)]
+    size: Size3 = tuple(a[1] for a in axes)  # type: ignore[assignment]
+    origins = [(x, y, z) for x in axes[0][0] for y in axes[1][0] for z in axes[2][0]]
+    if roi is not None:
+        origins = [
+            o
+            for o in origins
+            if roi[o[0] : o[0] + size[0], o[1] : o[1] + size[1], o[2] : o[2] + size[2]].any()
+        ]
+    return origins, size
+
+
+# ----------------------------------------------------------------------------- ROI and labels
+
+
+def restrict_roi(roi: np.ndarray, fraction: float, axis: int = 2) -> np.ndarray:
+    """``roi`` limited to a central slab along ``axis`` holding about ``fraction`` of its voxels.
+
+    A slab keeps the other two sides of the bounding box, so the work
+    livianet does shrinks in proportion along one axis.
+
+    >>> slab = restrict_roi(np.ones((2, 2, 8), dtype=bool), 0.5)
+    >>> int(slab.sum()), np.flatnonzero(slab.any(axis=(0, 1))).tolist()
+    (16, [1, 2, 3, 4])
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction {fraction}: expected a value in (0, 1]")
+    if fraction == 1:
+        return roi.copy()
+    others = tuple(a for a in range(roi.ndim) if a != axis)
+    counts = roi.sum(axis=others)
+    total = counts.sum()
+    cumulative = np.cumsum(counts)
+    # Centre the slab on the ROI's median slice, grow it one slice at a time.
+    centre = int(np.searchsorted(cumulative, total / 2))
+    lo, hi = centre, centre + 1
+    while counts[lo:hi].sum() < fraction * total:
+        left = counts[lo - 1] if lo > 0 else -1
+        right = counts[hi] if hi < len(counts) else -1
+        if left > right or (left == right and centre - lo <= hi - 1 - centre):
+            lo -= 1
+        else:
+            hi += 1
+    keep = np.zeros(len(counts), dtype=bool)
+    keep[lo:hi] = True
+    shape = [1] * roi.ndim
+    shape[axis] = len(counts)
+    return roi & keep.reshape(shape)
+
+
+def agreement(labels: np.ndarray, reference: np.ndarray, roi: np.ndarray) -> float:
+    """Fraction of ROI voxels whose label equals the reference.
+
+    >>> agreement(np.array([1, 2, 3]), np.array([1, 2, 0]), np.array([True, True, True]))
+    0.6666666666666666
+    """
+    inside = roi.astype(bool)
+    if labels.shape != reference.shape:
+        raise ValueError(f"label map shape {labels.shape} differs from reference {reference.shape}")
+    count = int(inside.sum())
+    if count == 0:
+        return float("nan")
+    return float((labels[inside] == reference[inside]).sum() / count)
+
+
+def linear_fit(work: list[float], seconds: list[float]) -> dict[str, float]:
+    """Least-squares ``seconds = fixed + per_unit * work`` and its worst relative residual.
+
+    >>> fit = linear_fit([1.0, 2.0, 4.0], [3.0, 5.0, 9.0])
+    >>> round(fit["fixed_s"], 6), round(fit["per_unit_s"], 6), round(fit["max_rel_residual"], 6)
+    (1.0, 2.0, 0.0)
+    """
+    x = np.asarray(work, dtype=np.float64)
+    y = np.asarray(seconds, dtype=np.float64)
+    if len(x) < 2 or np.ptp(x) == 0:
+        return {
+            "fixed_s": float("nan"),
+            "per_unit_s": float("nan"),
+            "max_rel_residual": float("nan"),
+        }
+    slope, intercept = np.polyfit(x, y, 1)
+    residual = np.abs(y - (intercept + slope * x)) / np.maximum(y, 1e-12)
+    return {
+        "fixed_s": float(intercept),
+        "per_unit_s": float(slope),
+        "max_rel_residual": float(residual.max()),
+    }
+
+
+def load_model(checkpoint: str | os.PathLike[str]):
+    """``(model, state)`` from a livianet checkpoint, in eval mode."""
+    from livianet.checkpoint import load_checkpoint, model_from_checkpoint
+
+    state = load_checkpoint(checkpoint)
+    model = model_from_checkpoint(state, checkpoint).eval()
+    return model, state
+
+
+def load_scan(image: Path, roi: Path | None, normalization: str, num_classes: int):
+    """Read and normalise a scan exactly as ``livianet segment`` does."""
+    from livianet.data import CaseFiles, load_case
+
+    files = CaseFiles(index=0, images=(Path(image),), label=None, roi=Path(roi) if roi else None)
+    return load_case(files, normalization, num_classes)

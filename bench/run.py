@@ -1,0 +1,430 @@
+"""livianet performance benchmark: segmentation, its bound, training, and how cost grows.
+
+    python bench/run.py [--quick] [--out bench/results/results.json]
+                        [--checkpoint CKPT] [--train-minutes M] [--scan N]
+
+All rows run in one invocation, on the same weights and the same real scan, so
+that ratios hold on a noisy machine. Segmentation rows are timed end to end as a
+user runs them (a child process: start, read, normalise, compute, write), with
+the child's own peak RSS:
+
+  (a) ``livianet segment CKPT IMAGE --roi ROI --out DIR``, as shipped;
+  (b) the original LiviaNET's method (``original_method.py``);
+  (c) TorchIO's grid sampler and aggregator (``torchio_method.py``);
+  (d) the bound: the voxels livianet computes, at the network's best
+      steady-state throughput on one large tile.
+
+Training rows run ``livianet train`` on short configs (float32 eager against the
+shipped precision). Growth rows show that cost is linear in work. Method and
+table: docs/performance.md; usage: bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+from bench_common import (  # noqa: E402
+    linear_fit,
+    livianet_command,
+    livianet_tile_plan,
+    load_model,
+    load_scan,
+    machine_info,
+    network_flops,
+    restrict_roi,
+)
+from report import evaluate_targets, format_report  # noqa: E402
+from segment_rows import measure_bound, segmentation_row, timed_segmentation  # noqa: E402
+from train_rows import (  # noqa: E402
+    configured_epoch_samples,
+    preset_batch_size,
+    quick_checkpoint,
+    trained_checkpoint,
+    training_growth,
+    training_rows,
+)
+
+DEFAULT_DATA = BENCH.parent.parent / "shared" / "data" / "livianet-example"
+ORIGINAL_SAMPLE = 35  # the paper network's test sample size (input tile side)
+ORIGINAL_BATCH = 10  # the paper's batch size, fixed in the compiled Theano function
+TORCHIO_PATCH = 64
+TORCHIO_BATCH = 4
+
+
+def settings_for(args: argparse.Namespace) -> dict[str, Any]:
+    """Sizes of every row; ``--quick`` shrinks them to a smoke test of about a minute."""
+    if args.quick:
+        return {
+            "crop": 64,
+            "bound_tiles": [24],
+            "bound_seconds": 0.5,
+            "train_epochs": 1,
+            "train_batches": {"paper": 1, "fast": 1},
+            # Narrow networks: the rows check the pipeline, not the speed.
+            "train_architectures": {
+                "paper": {"numkernelsperlayer": "[4, 4, 4, 4, 4, 4, 4, 4, 4, 8, 8, 8]"},
+                "fast": {"numkernelsperlayer": "[4, 4, 4, 4, 4, 4, 4, 4, 4, 8, 8]"},
+            },
+            "growth_fractions": [0.25, 0.5, 1.0],
+            "growth_train_factor": 2,
+        }
+    return {
+        "crop": None,
+        "bound_tiles": [int(t) for t in args.bound_tiles.split(",")],
+        "bound_seconds": 8.0,
+        "train_epochs": 2,  # the last epoch is reported: the first pays one-time set-up
+        "train_batches": {"paper": 15, "fast": None},  # None: the preset's configured epoch
+        "train_architectures": None,  # the presets' own networks
+        "growth_fractions": [0.25, 0.5, 1.0],
+        "growth_train_factor": 2,
+    }
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def scan_files(data: Path, scan: int) -> dict[str, Path]:
+    return {
+        "image": data / "MR" / f"MR_Img{scan}.mat",
+        "label": data / "Label" / f"GT_Img{scan}.mat",
+        "roi": data / "ROI" / f"ROI_Img{scan}.mat",
+    }
+
+
+def save_mat(array: np.ndarray, path: Path) -> Path:
+    import scipy.io
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scipy.io.savemat(str(path), {"vol": array}, do_compression=True)
+    return path
+
+
+def write_quick_data(source: Path, target: Path, side: int) -> Path:
+    """Every scan cropped to ``side``^3 about its labelled structures, in the original layout."""
+    from livianet.io import load_volume
+
+    for label_path in sorted((source / "Label").glob("GT_Img*.mat")):
+        files = scan_files(source, int(label_path.stem.removeprefix("GT_Img")))
+        labels = load_volume(files["label"]).data
+        lo = []
+        for axis, size in enumerate(labels.shape):
+            others = tuple(b for b in range(3) if b != axis)
+            found = np.flatnonzero(labels.any(axis=others))
+            lo.append(int(min(max((found[0] + found[-1]) // 2 - side // 2, 0), size - side)))
+        window = tuple(slice(low, low + side) for low in lo)
+        for path in files.values():
+            save_mat(load_volume(path).data[window], target / path.parent.name / path.name)
+    return target
+
+
+# ----------------------------------------------------------------------------- rows
+
+
+def shipped_precision() -> str:
+    """What ``livianet segment`` runs by default (``--precision auto``) on this CPU."""
+    import torch
+
+    from livianet.precision import resolve_precision
+
+    return resolve_precision("auto", torch.device("cpu"))
+
+
+def segmentation_section(
+    checkpoint: Path, files: dict[str, Path], model, case, references, work: Path
+) -> dict[str, Any]:
+    """Rows (a), (b), (c), back to back, with the work each computes."""
+    raw_reference, shipped_reference = references
+    image, roi_file = str(files["image"]), str(files["roi"])
+    logs = work / "logs"
+    rows: dict[str, Any] = {}
+    rows["livianet"] = segmentation_row(
+        "livianet",
+        livianet_command("segment", str(checkpoint), image, "--roi", roi_file, "--out",
+                         str(work / "seg_a")),
+        work / "seg_a", files["image"], case.roi, shipped_reference, logs,
+    )  # fmt: skip
+    rows["original"] = segmentation_row(
+        "original",
+        [sys.executable, str(BENCH / "original_method.py"), str(checkpoint), image,
+         "--roi", roi_file, "--out", str(work / "seg_b"),
+         "--sample", str(ORIGINAL_SAMPLE), "--batch", str(ORIGINAL_BATCH)],
+        work / "seg_b", files["image"], case.roi, raw_reference, logs,
+    )  # fmt: skip
+    rows["torchio"] = segmentation_row(
+        "torchio",
+        [sys.executable, str(BENCH / "torchio_method.py"), str(checkpoint), image,
+         "--roi", roi_file, "--out", str(work / "seg_c"),
+         "--patch", str(TORCHIO_PATCH), "--batch", str(TORCHIO_BATCH)],
+        work / "seg_c", files["image"], case.roi, raw_reference, logs,
+    )  # fmt: skip
+    rf = model.receptive_field
+    origins, size = livianet_tile_plan(model, case.roi, case.shape, shipped_precision())
+    rows["livianet"].update(
+        tiles=len(origins),
+        tile_size=list(size),
+        computed_voxels=len(origins) * int(np.prod(size)),
+        flops=len(origins)
+        * network_flops(model.config, tuple(s + r - 1 for s, r in zip(size, rf, strict=True))),
+    )
+    for key, side in (("original", ORIGINAL_SAMPLE), ("torchio", TORCHIO_PATCH)):
+        tiles = rows[key].get("phases", {}).get("tiles")
+        if tiles:
+            rows[key].update(
+                tiles=tiles,
+                computed_voxels=tiles * (side - rf[0] + 1) ** 3,
+                flops=tiles * network_flops(model.config, side),
+            )
+    return rows
+
+
+def bound_section(model, case, seg: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """(d): the voxels (a) computes, at the network's best steady-state throughput."""
+    bound = measure_bound(model, settings["bound_tiles"], settings["bound_seconds"])
+    # (a)'s segment_volume call in a warm process (no start, no I/O), counting its work.
+    _, seconds, computed = timed_segmentation(model, case, bound["precision"])
+    origins, size = livianet_tile_plan(model, case.roi, case.shape, bound["precision"])
+    planned = len(origins) * int(np.prod(size))
+    if planned != computed["voxels"]:
+        print(
+            f"  note: bench/bench_common.livianet_tile_plan ({planned} voxels) no longer matches "
+            f"what segment_volume computes ({computed['voxels']}); update it",
+            flush=True,
+        )
+    bound.update(
+        computed_voxels=computed["voxels"],
+        forward_passes=computed["forward_passes"],
+        tiles=len(origins),
+        tile_size=list(size),
+        planned_voxels=planned,
+    )
+    bound["seconds"] = computed["voxels"] / bound["best"]["output_voxels_per_s"]
+    if not seg["livianet"].get("returncode"):
+        bound["share_of_livianet"] = bound["seconds"] / seg["livianet"]["seconds"]
+    bound["livianet_compute_seconds_in_process"] = seconds
+    bound["share_of_livianet_compute"] = bound["seconds"] / seconds
+    return bound
+
+
+def segmentation_growth(
+    checkpoint: Path, files: dict[str, Path], model, case, seg, fractions, work: Path
+) -> dict[str, Any]:
+    """``livianet segment`` with the ROI cut to central slabs of a fraction of its voxels.
+
+    Labels are not compared: the z-score is taken inside the ROI, so a smaller
+    ROI changes the network's input.
+    """
+    points = []
+    for fraction in fractions:
+        mask = restrict_roi(case.roi, fraction)
+        plan, size = livianet_tile_plan(model, mask, case.shape, shipped_precision())
+        point: dict[str, Any] = {
+            "fraction": fraction,
+            "roi_voxels": int(mask.sum()),
+            "computed_voxels": len(plan) * int(np.prod(size)),
+        }
+        if fraction == 1.0:
+            row, point["row"] = seg["livianet"], "(a)"
+        else:
+            tag = f"roi{round(fraction * 100)}"
+            roi_path = save_mat(mask.astype(np.uint8), work / "growth" / f"ROI_{tag}.mat")
+            out = work / f"growth_{tag}"
+            command = livianet_command(
+                "segment", str(checkpoint), str(files["image"]), "--roi", str(roi_path),
+                "--out", str(out),
+            )  # fmt: skip
+            row = segmentation_row(
+                f"livianet_{tag}", command, out, files["image"], mask, None, work / "logs"
+            )
+        if not row.get("returncode"):
+            point["seconds"] = row["seconds"]
+            point["seconds_per_mvoxel_computed"] = row["seconds"] / point["computed_voxels"] * 1e6
+            point["seconds_per_mvoxel_roi"] = row["seconds"] / point["roi_voxels"] * 1e6
+        points.append(point)
+    timed = [p for p in points if "seconds" in p]
+    return {
+        "points": points,
+        "work_unit": "computed output voxels (livianet's tile plan)",
+        "fit": linear_fit([p["computed_voxels"] for p in timed], [p["seconds"] for p in timed]),
+    }
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="livianet benchmark: segmentation against the original LiviaNET's "
+        "method and TorchIO, the bound, training, growth."
+    )
+    parser.add_argument("--quick", action="store_true", help="a smoke test of about a minute")
+    parser.add_argument(
+        "--out", type=Path, default=BENCH / "results" / "results.json", help="JSON results"
+    )
+    parser.add_argument("--checkpoint", type=Path, help="use these weights instead of training")
+    parser.add_argument(
+        "--train-minutes",
+        type=float,
+        default=8.0,
+        help="training time of the benchmark's paper network (default 8; cached)",
+    )
+    parser.add_argument("--scan", type=int, default=5, help="scan to segment (default 5)")
+    parser.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help="folder with MR/, Label/, ROI/"
+    )
+    parser.add_argument(
+        "--bound-tiles",
+        default="64,80",
+        help="output tile sides tried for the bound; the fastest counts (default 64,80)",
+    )
+    args = parser.parse_args(argv)
+    # Absolute paths: livianet reads the folders of a training INI relative to the INI.
+    args.out, args.data = args.out.resolve(), args.data.resolve()
+    if args.checkpoint:
+        args.checkpoint = args.checkpoint.resolve()
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    settings = settings_for(args)
+    results = args.out.parent
+    work = results / ("work-quick" if args.quick else "work")
+    marker = work / ".livianet-bench"
+    if work.exists():
+        if not marker.exists():
+            raise SystemExit(
+                f"{work} exists and was not made by this benchmark; choose another --out"
+            )
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    marker.touch()
+    result: dict[str, Any] = {
+        "machine": machine_info(),
+        "settings": {**settings, "quick": args.quick, "scan": args.scan, "data": str(args.data)},
+    }
+
+    data = args.data
+    if not (data / "MR").is_dir():
+        raise SystemExit(f"{data}: no MR/ folder (expected MR/, Label/, ROI/)")
+    if args.quick:
+        data = write_quick_data(args.data, work / "data", settings["crop"])
+    listing = sorted(p.name for p in (data / "MR").glob("MR_Img*.mat"))
+    if f"MR_Img{args.scan}.mat" not in listing:
+        raise SystemExit(f"--scan {args.scan}: no MR_Img{args.scan}.mat in {data / 'MR'}")
+    # Positions in the sorted listing; the segmented scan is never trained on.
+    train_indexes = [i for i, n in enumerate(listing) if n != f"MR_Img{args.scan}.mat"][:4]
+    files = scan_files(data, args.scan)
+
+    if args.checkpoint:
+        checkpoint, weights = args.checkpoint, {"source": "given"}
+    elif args.quick:
+        checkpoint = quick_checkpoint(work / "quick_random.pt")
+        weights = {"source": "random small network (quick)"}
+    else:
+        checkpoint, weights = trained_checkpoint(
+            results, data, train_indexes, args.scan, args.train_minutes
+        )
+    result["weights"] = {**weights, "checkpoint": str(checkpoint)}
+
+    model, state = load_model(checkpoint)
+    normalization = state.get("normalization", "none")
+    case = load_scan(files["image"], files["roi"], normalization, model.config.num_classes)
+    largest = bool(state.get("largest_component", False))
+    result["scan"] = {
+        "image": str(files["image"]),
+        "roi": str(files["roi"]),
+        "shape": list(case.shape),
+        "roi_voxels": int(case.roi.sum()),
+        "network": {
+            "conv_channels": list(model.config.conv_channels),
+            "fc_channels": list(model.config.fc_channels),
+            "receptive_field": list(model.receptive_field),
+            "normalization": normalization,
+            "largest_component": largest,
+        },
+    }
+
+    print("float32 reference: livianet in-process, precision float32 ...", flush=True)
+    raw_reference, seconds, _ = timed_segmentation(model, case, "float32")
+    shipped_reference = raw_reference
+    if largest:  # (a) post-processes as trained; compare it with the same
+        from livianet.postprocess import keep_largest_component
+
+        shipped_reference = keep_largest_component(raw_reference, model.config.num_classes)
+    result["reference"] = {"precision": "float32", "seconds_in_process": seconds}
+
+    print("segmentation rows (end to end):", flush=True)
+    seg = segmentation_section(
+        checkpoint, files, model, case, (raw_reference, shipped_reference), work
+    )
+    result["segmentation"] = seg
+    print("bound (in-process, steady state):", flush=True)
+    result["bound"] = bound_section(model, case, seg, settings)
+    seg["livianet"]["computed_voxels"] = result["bound"]["computed_voxels"]  # counted, not planned
+
+    print("training rows:", flush=True)
+    samples = {
+        preset: preset_batch_size(preset) * batches if batches else configured_epoch_samples(preset)
+        for preset, batches in settings["train_batches"].items()
+    }
+    epochs = settings["train_epochs"]
+    architectures = settings["train_architectures"]
+    result["training"] = training_rows(samples, epochs, data, train_indexes, work, architectures)
+
+    print("growth rows:", flush=True)
+    growth = {
+        "segmentation": segmentation_growth(
+            checkpoint, files, model, case, seg, settings["growth_fractions"], work
+        )
+    }
+    points = training_growth(
+        result["training"]["paper"]["shipped"],
+        settings["growth_train_factor"],
+        data,
+        train_indexes,
+        work,
+        (architectures or {}).get("paper"),
+    )
+    growth["training"] = {
+        "points": points,
+        "work_unit": "training samples (one epoch, paper preset, shipped precision)",
+        "fit": linear_fit([p["samples"] for p in points], [p["seconds"] for p in points]),
+    }
+    result["growth"] = growth
+
+    result["targets"] = evaluate_targets(result)
+    result["machine"]["load_average_end"] = list(os.getloadavg())
+    result["total_seconds"] = time.perf_counter() - started
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2, default=str))
+    print()
+    print(format_report(result))
+    print(f"\nresults: {args.out} ({result['total_seconds']:.0f} s in all)")
+    failed = [k for k, row in seg.items() if row.get("returncode")]
+    failed += [
+        f"training {preset} {kind}"
+        for preset, entry in result["training"].items()
+        for kind in ("float32", "shipped")
+        if entry[kind].get("returncode")
+    ]
+    if failed:
+        print(f"failed rows: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,191 @@
+"""The benchmark's pure pieces: the original's tiler, the TorchIO wrapper, work counts.
+
+Both comparison methods must compute exactly what livianet's exact tiler
+computes (valid convolutions make every tiling exact), or the benchmark would
+compare different work; these checks run a tiny random network with the paper's
+receptive field (19, so 35^3 tiles give 17^3 outputs) on small volumes.
+"""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from livianet.config import ModelConfig
+from livianet.model import build_model
+from livianet.segment import segment_volume
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+@pytest.fixture(scope="module")
+def bench_modules():
+    sys.path.insert(0, str(BENCH))
+    try:
+        yield {
+            name: importlib.import_module(name)
+            for name in ("bench_common", "original_method", "torchio_method", "segment_rows")
+        }
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+@pytest.fixture(scope="module")
+def paper_shaped_model():
+    """Nine 3^3 conv layers (receptive field 19), the paper's multi-scale links, 3 channels wide."""
+    config = ModelConfig(
+        conv_channels=(3,) * 9,
+        conv_kernels=((3, 3, 3),) * 9,
+        fc_channels=(6,),
+        num_classes=4,
+        dropout_rates=(0.0, 0.0),
+        intermediate_layers=(2, 5),
+    )
+    model = build_model(config, seed=1)
+    generator = torch.Generator().manual_seed(2)
+    with torch.no_grad():  # non-trivial batch-norm statistics and PReLU slopes
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm3d):
+                module.running_mean.normal_(0, 0.5, generator=generator)
+                module.running_var.uniform_(0.5, 2.0, generator=generator)
+            if isinstance(module, torch.nn.PReLU):
+                module.weight.uniform_(0.0, 0.3, generator=generator)
+    return model.eval()
+
+
+def _case(shape, seed=0):
+    rng = np.random.default_rng(seed)
+    image = rng.normal(size=(1, *shape)).astype(np.float32)
+    grid = np.stack(np.meshgrid(*[np.arange(s) for s in shape], indexing="ij"), axis=-1)
+    centre = (np.array(shape) - 1) / 2
+    roi = np.linalg.norm((grid - centre) / (np.array(shape) / 2), axis=-1) < 0.8
+    return image, roi
+
+
+def _exact(model, image, roi):
+    result = segment_volume(model, image, roi, precision="float32", tile=16, probabilities=True)
+    return result.labels, result.probabilities
+
+
+def _decided(probabilities: np.ndarray, margin: float = 1e-4) -> np.ndarray:
+    """Voxels whose best class leads the second by more than ``margin`` (no float near-tie)."""
+    top2 = np.sort(probabilities, axis=0)[-2:]
+    return (top2[1] - top2[0]) > margin
+
+
+def test_doctests(bench_modules):
+    for module in bench_modules.values():
+        failures, _ = doctest.testmod(module)
+        assert failures == 0, module.__name__
+
+
+def test_original_tile_plan(bench_modules):
+    om = bench_modules["original_method"]
+    assert om.original_padding((256, 256, 256), (19, 19, 19), (35, 35, 35)) == [(9, 9)] * 3
+    assert om.axis_starts(274, 35, 17) == [*range(0, 239, 17), 239]
+    roi = np.zeros((58, 40, 40), dtype=bool)
+    roi[0, 0, 0] = True  # only the first tile on every axis sees it ...
+    roi[57, 39, 39] = True  # ... and only the last
+    tiles = om.original_tiles(roi, (35, 35, 35), (17, 17, 17), batch_size=10)
+    # x starts 0, 17, 23; y and z starts 0, 5: only (0,0,0) and the far corner hold ROI.
+    assert tiles[:2] == [(0, 0, 0), (23, 5, 5)]
+    assert len(tiles) == 10 and tiles[2:] == [(23, 5, 5)] * 8  # padded by the last tile
+    full = om.original_tiles(np.ones((58, 40, 40), bool), (35, 35, 35), (17, 17, 17), 10)
+    assert full[:4] == [(0, 0, 0), (17, 0, 0), (23, 0, 0), (0, 5, 0)]  # x innermost, z outermost
+    assert len(full) == 20 and full[12:] == [(23, 5, 5)] * 8
+
+
+def test_original_method_matches_exact_tiler(bench_modules, paper_shaped_model):
+    om = bench_modules["original_method"]
+    image, roi = _case((40, 37, 45))
+    exact_labels, exact_probs = _exact(paper_shaped_model, image, roi)
+    labels, probs, tiles = om.segment_original(
+        paper_shaped_model, image, roi, sample=35, batch_size=10, return_probabilities=True
+    )
+    assert tiles % 10 == 0
+    np.testing.assert_allclose(probs[:, roi], exact_probs[:, roi], atol=1e-5)
+    decided = roi & _decided(exact_probs)
+    assert decided.sum() > 0.99 * roi.sum()
+    np.testing.assert_array_equal(labels[decided], exact_labels[decided])
+
+    # A full ROI: every voxel is covered and equals the exact result.
+    everywhere = np.ones(roi.shape, dtype=bool)
+    exact_labels, exact_probs = _exact(paper_shaped_model, image, None)
+    labels, probs, _ = om.segment_original(
+        paper_shaped_model, image, everywhere, return_probabilities=True
+    )
+    np.testing.assert_allclose(probs, exact_probs, atol=1e-5)
+    decided = _decided(exact_probs)
+    np.testing.assert_array_equal(labels[decided], exact_labels[decided])
+
+
+def test_torchio_wrapper_matches_exact_tiler(bench_modules, paper_shaped_model):
+    pytest.importorskip("torchio")
+    tm = bench_modules["torchio_method"]
+    image, roi = _case((40, 37, 45), seed=1)
+    exact_labels, exact_probs = _exact(paper_shaped_model, image, roi)
+    # 32^3 patches: 14^3 outputs, several patches per axis, last ones shifted to the edge.
+    labels, patches = tm.segment_torchio(
+        paper_shaped_model, image, roi, patch_size=32, batch_size=4
+    )
+    assert patches == 3 * 3 * 4
+    assert not labels[~roi].any()
+    decided = roi & _decided(exact_probs)
+    assert decided.sum() > 0.99 * roi.sum()
+    np.testing.assert_array_equal(labels[decided], exact_labels[decided])
+
+
+def test_network_flops_match_torch_counter(bench_modules, paper_shaped_model):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    bc = bench_modules["bench_common"]
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        paper_shaped_model(torch.zeros(1, 1, 25, 25, 25))
+    assert bc.network_flops(paper_shaped_model.config, 25) == counter.get_total_flops()
+
+
+def test_livianet_tile_plan_covers_roi(bench_modules, paper_shaped_model):
+    bc = bench_modules["bench_common"]
+    _, roi = _case((40, 37, 45))
+    origins, size = bc.livianet_tile_plan(paper_shaped_model, roi, roi.shape, tile=16)
+    covered = np.zeros(roi.shape, dtype=bool)
+    for x, y, z in origins:
+        covered[x : x + size[0], y : y + size[1], z : z + size[2]] = True
+    assert covered[roi].all()
+    assert max(size) <= 16
+
+
+@pytest.mark.parametrize("precision", ["float32", "bf16"])
+def test_livianet_tile_plan_is_what_segment_volume_computes(
+    bench_modules, paper_shaped_model, precision
+):
+    """The bench's copy of livianet's tile plan counts the voxels livianet really computes."""
+    from livianet.data import Case, CaseFiles
+
+    bc, sr = bench_modules["bench_common"], bench_modules["segment_rows"]
+    # Longer than the largest tile (96) on z, with an ROI-free gap: three tiles, one skipped.
+    image, roi = _case((30, 30, 250))
+    roi[:, :, 80:170] = False
+    files = CaseFiles(index=0, images=(Path("x.mat"),), label=None, roi=None)
+    case = Case(files=files, image=image, label=None, roi=roi, reference=None)
+    _, _, computed = sr.timed_segmentation(paper_shaped_model, case, precision)
+    origins, size = bc.livianet_tile_plan(paper_shaped_model, roi, roi.shape, precision)
+    assert computed["forward_passes"] == len(origins) == 2
+    assert computed["voxels"] == len(origins) * int(np.prod(size))
+
+
+def test_restrict_roi_fractions(bench_modules):
+    bc = bench_modules["bench_common"]
+    _, roi = _case((30, 30, 40))
+    for fraction in (0.25, 0.5):
+        part = bc.restrict_roi(roi, fraction)
+        assert not (part & ~roi).any()
+        assert fraction <= part.sum() / roi.sum() < fraction + 0.1
+    with pytest.raises(ValueError, match="fraction 0"):
+        bc.restrict_roi(roi, 0)
