@@ -157,30 +157,10 @@ def livianet_tile_plan(
     tile: int | None = None,
     batch_size: int = 1,
 ) -> tuple[list[Size3], Size3]:
-    """The output tiles ``livianet.segment.segment_volume`` computes: origins and common size.
+    """The output tiles ``livianet.segment.segment_volume`` computes: origins and common size."""
+    from livianet.segment import tile_plan
 
-    Mirrors its plan (tile side from ``auto_tile`` with 2 bytes per value under
-    bf16/fp16 autocast, ``split_axis`` over the ROI's ``bounding_box``, tiles
-    without an ROI voxel in their output window skipped), so that the bound
-    counts exactly the voxels livianet computes.
-    """
-    from livianet.segment import auto_tile, bounding_box, split_axis
-
-    lo, hi = bounding_box(roi, shape)
-    if any(h <= low for low, h in zip(lo, hi, strict=True)):
-        return [], (0, 0, 0)
-    bytes_per_value = 2 if precision in ("bf16", "fp16") else 4
-    side = tile or auto_tile(model, batch_size, bytes_per_value=bytes_per_value)
-    axes = [split_axis(low, h, side) for low, h in zip(lo, hi, strict=True)]
-    size: Size3 = tuple(a[1] for a in axes)  # type: ignore[assignment]
-    origins = [(x, y, z) for x in axes[0][0] for y in axes[1][0] for z in axes[2][0]]
-    if roi is not None:
-        origins = [
-            o
-            for o in origins
-            if roi[o[0] : o[0] + size[0], o[1] : o[1] + size[1], o[2] : o[2] + size[2]].any()
-        ]
-    return origins, size
+    return tile_plan(model, roi, shape, precision, tile, batch_size)
 
 
 # ----------------------------------------------------------------------------- ROI and labels

@@ -100,8 +100,32 @@ def pad_region(image: np.ndarray, lo: Size3, hi: Size3, rf: Size3) -> np.ndarray
     return np.ascontiguousarray(crop, dtype=np.float32)
 
 
+def tile_plan(
+    model: torch.nn.Module,
+    roi: np.ndarray | None,
+    shape: Size3,
+    precision: str = "float32",
+    tile: int | None = None,
+    batch_size: int = 1,
+) -> tuple[list[Size3], Size3]:
+    """Origins and common size of the output tiles that cover the ROI's bounding box.
+
+    Tiles whose output window holds no ROI voxel are left out.
+    """
+    lo, hi = bounding_box(roi, shape)
+    if any(h <= l for l, h in zip(lo, hi)):
+        return [], (0, 0, 0)
+    side = tile or auto_tile(model, batch_size, bytes_per_value=2 if precision in ("bf16", "fp16") else 4)
+    axes = [split_axis(l, h, side) for l, h in zip(lo, hi)]
+    size: Size3 = tuple(a[1] for a in axes)  # type: ignore[assignment]
+    origins = [(x, y, z) for x in axes[0][0] for y in axes[1][0] for z in axes[2][0]]
+    if roi is not None:
+        origins = [o for o in origins if roi[o[0] : o[0] + size[0], o[1] : o[1] + size[1], o[2] : o[2] + size[2]].any()]
+    return origins, size
+
+
 def segment_volume(
-    model: LiviaNet,
+    model: torch.nn.Module,
     image: np.ndarray,
     roi: np.ndarray | None = None,
     *,
@@ -128,19 +152,9 @@ def segment_volume(
     if probabilities:
         probs = np.zeros((num_classes, *shape), dtype=np.float32)
         probs[0] = 1.0
-    lo, hi = bounding_box(roi, shape)
-    if any(h <= l for l, h in zip(lo, hi)):
+    origins, size = tile_plan(model, roi, shape, precision, tile, batch_size)
+    if not origins:
         return Segmentation(labels, probs)
-    side = tile or auto_tile(model, batch_size, bytes_per_value=2 if precision in ("bf16", "fp16") else 4)
-    axes = [split_axis(l, h, side) for l, h in zip(lo, hi)]
-    size: Size3 = tuple(a[1] for a in axes)  # type: ignore[assignment]
-    origins = [(x, y, z) for x in axes[0][0] for y in axes[1][0] for z in axes[2][0]]
-    if roi is not None:
-        origins = [
-            o
-            for o in origins
-            if roi[o[0] : o[0] + size[0], o[1] : o[1] + size[1], o[2] : o[2] + size[2]].any()
-        ]
     was_training = model.training
     model.eval()
     fmt = memory_format(device)

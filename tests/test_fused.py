@@ -1,0 +1,57 @@
+"""The inference form (batch norm folded into convolutions) computes what the network computes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from livianet.config import ModelConfig
+from livianet.fused import fuse
+from livianet.model import ChannelBias, build_model
+
+
+def _randomised(config: ModelConfig) -> torch.nn.Module:
+    model = build_model(config, seed=4)
+    generator = torch.Generator().manual_seed(5)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm3d):
+            module.running_mean.normal_(generator=generator)
+            module.running_var.uniform_(0.3, 2.0, generator=generator)
+            module.weight.data.uniform_(0.5, 1.5, generator=generator)
+            module.bias.data.normal_(generator=generator)
+        if isinstance(module, ChannelBias):
+            module.bias.data.normal_(generator=generator)
+        if isinstance(module, torch.nn.PReLU):
+            module.weight.data.uniform_(-0.5, 1.5, generator=generator)
+    return model.eval()
+
+
+@pytest.mark.parametrize(
+    "intermediate, batch_norm, activation",
+    [((1,), True, "prelu"), ((0, 2), True, "relu"), ((2, 0), True, "leaky_relu"), ((), False, "prelu"), ((1,), False, "linear"), ((2,), True, "elu")],
+)
+def test_fused_equals_the_network(intermediate, batch_norm, activation):
+    config = ModelConfig(
+        conv_channels=(5, 6, 7), conv_kernels=((3, 3, 3), (3, 1, 3), (1, 3, 3)), fc_channels=(8, 6),
+        num_classes=4, dropout_rates=(0.3, 0.2, 0.5), intermediate_layers=intermediate,
+        batch_norm=batch_norm, activation=activation, in_channels=2,
+    )
+    model = _randomised(config)
+    fused = fuse(model)
+    x = torch.randn(2, 2, 11, 12, 13)
+    with torch.no_grad():
+        expected, got = model(x), fused(x)
+    assert got.shape == expected.shape
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+    assert sum(isinstance(m, torch.nn.BatchNorm3d) for m in fused.modules()) == 0
+    assert model.training is False
+
+
+def test_fusing_leaves_the_network_unchanged():
+    config = ModelConfig(conv_channels=(4, 4), conv_kernels=((3, 3, 3), (3, 3, 3)), fc_channels=(), num_classes=3, dropout_rates=(0.0,))
+    model = _randomised(config).train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    fuse(model)
+    assert model.training
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), key
