@@ -55,3 +55,16 @@ def test_fusing_leaves_the_network_unchanged():
     assert model.training
     for key, value in model.state_dict().items():
         assert torch.equal(value, before[key]), key
+
+
+def test_casting_the_inference_form_leaves_the_network_in_float32():
+    config = ModelConfig(conv_channels=(4, 4), conv_kernels=((3, 3, 3), (3, 3, 3)), fc_channels=(5,), num_classes=3,
+                         dropout_rates=(0.0, 0.0), intermediate_layers=(0,), activation="prelu")
+    model = _randomised(config)
+    fused = fuse(model).to(torch.bfloat16)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    x = torch.randn(1, 1, 9, 9, 9)
+    with torch.no_grad():
+        close = fused(x.to(torch.bfloat16)).float()
+        exact = model(x)
+    assert (close.argmax(1) == exact.argmax(1)).float().mean() > 0.9

@@ -11,7 +11,7 @@ import torch
 from .data import Case
 from .model import LiviaNet
 from .postprocess import keep_largest_component
-from .precision import memory_format
+from .precision import autocast_dtype, memory_format
 from .segment import Segmentation, segment_volume
 
 logger = logging.getLogger(__name__)
@@ -33,6 +33,9 @@ def prepare_for_inference(model: LiviaNet, settings: InferenceSettings) -> torch
     if settings.device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # tiles share one shape: autotuning pays off
     inference = fuse(model).to(settings.device)
+    dtype = autocast_dtype(settings.precision)
+    if dtype is not None:
+        inference = inference.to(dtype)  # weights already in bf16/fp16: no casts per tile
     return inference.to(memory_format=memory_format(settings.device)).eval()
 
 

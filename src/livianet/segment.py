@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 Size3 = tuple[int, int, int]
 DEFAULT_MEMORY_BUDGET = 1 << 30  # bytes of activations per batch of tiles
-MAX_TILE = 96  # output side; larger tiles stop paying on CPU caches
+MAX_TILE = 128  # output side; beyond it the halo saved no longer pays for the memory
 
 
 @dataclass
@@ -64,17 +64,19 @@ def bounding_box(mask: np.ndarray | None, shape: Size3) -> tuple[Size3, Size3]:
     return tuple(int(c[0]) for c in coords), tuple(int(c[-1]) + 1 for c in coords)  # type: ignore[return-value]
 
 
-def auto_tile(
-    model: LiviaNet, batch: int, budget: int = DEFAULT_MEMORY_BUDGET, bytes_per_value: int = 4
-) -> int:
-    """Largest cubic output tile whose widest activations fit ``budget``."""
+def auto_tile(model: torch.nn.Module, batch: int, budget: int = DEFAULT_MEMORY_BUDGET, bytes_per_value: int = 4) -> int:
+    """Largest cubic output tile whose live activations fit ``budget``.
+
+    Alive at once, at most: the widest conv layer's input and output, the
+    outputs kept for the multi-scale connection, and their concatenation (the
+    1x1x1 layers run in small chunks and add little).
+    """
+    config = model.config
     rf = max(model.receptive_field)
-    widest = max(
-        max(model.config.conv_channels) * 2,
-        model.config.fc_in_channels + max(model.config.fc_channels or (0,)),
-    )
+    kept = sum(config.conv_channels[i] for i in config.intermediate_layers)
+    channels = 2 * max(config.conv_channels) + kept + config.fc_in_channels
     for side in range(MAX_TILE, 8, -1):
-        if batch * widest * (side + rf - 1) ** 3 * bytes_per_value <= budget:
+        if batch * channels * (side + rf - 1) ** 3 * bytes_per_value <= budget:
             return side
     return 9
 
@@ -158,6 +160,7 @@ def segment_volume(
     was_training = model.training
     model.eval()
     fmt = memory_format(device)
+    dtype = next(model.parameters()).dtype  # a network already cast to bf16/fp16 takes that input
     try:
         with torch.inference_mode(), autocast(device, precision):
             for first in range(0, len(origins), batch_size):
@@ -165,7 +168,7 @@ def segment_volume(
                 windows = np.stack(
                     [pad_region(image, o, tuple(a + s for a, s in zip(o, size)), rf) for o in chunk]
                 )
-                inputs = torch.from_numpy(windows).to(device).contiguous(memory_format=fmt)
+                inputs = torch.from_numpy(windows).to(device, dtype).contiguous(memory_format=fmt)
                 logits = model(inputs).float()
                 _store(logits, chunk, size, labels, probs, roi)
     finally:
