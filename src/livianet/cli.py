@@ -268,6 +268,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from . import commands
 
     handler = getattr(commands, f"run_{args.command.replace('-', '_')}")
+    if args.command in ("train", "segment", "demo"):
+        from .memory import keep_freed_memory
+
+        keep_freed_memory()
     try:
         _set_threads(getattr(args, "threads", None))
         return int(handler(args) or 0)
