@@ -147,13 +147,14 @@ def run_demo(options: DemoOptions) -> str:
     budget = None if options.quick else options.minutes * 60
     result = train(config, TrainOptions(overwrite=True, device=options.device, time_budget_s=budget, label_names=names))
     checkpoint = result.best_checkpoint if split.validation and result.best_checkpoint else result.last_checkpoint
+    last = result.last_checkpoint
     if checkpoint is None:
         raise DataError("training produced no checkpoint")
     train_minutes = sum(row.get("seconds", 0.0) for row in result.history) / 60
     jobs = list_cases(config.data, tuple(split.test), "test")
     seg_dir = out / "segmentations"
     report = segment_files(checkpoint, jobs, seg_dir, SegmentOptions(device=options.device, names=names, snapshot=True))
-    summary = _summary(report.metric_rows, names, num_classes, out, config, checkpoint, seg_dir, builtin, train_minutes, time.perf_counter() - started, preset)
+    summary = _summary(report.metric_rows, out, config, checkpoint, last, seg_dir, builtin, train_minutes, time.perf_counter() - started, preset)
     write_text_atomic(out / "summary.txt", summary + "\n")
     _write_results_json(out / "results.json", report.metric_rows, train_minutes, preset, checkpoint)
     return summary
@@ -181,7 +182,7 @@ def structure_table(rows: list[dict[str, Any]]) -> tuple[str, float]:
     return "\n".join(lines), mean
 
 
-def _summary(rows, names, num_classes, out: Path, config, checkpoint: Path, seg_dir: Path, builtin: bool, train_minutes: float, total_seconds: float, preset: str) -> str:
+def _summary(rows, out: Path, config, checkpoint: Path, last: Path | None, seg_dir: Path, builtin: bool, train_minutes: float, total_seconds: float, preset: str) -> str:
     from .runfiles import RunPaths
 
     table, mean = structure_table(rows)
@@ -210,15 +211,9 @@ def _summary(rows, names, num_classes, out: Path, config, checkpoint: Path, seg_
         "",
         "Reuse the trained model:",
         f"  livianet segment {checkpoint} YOUR_T1.nii.gz --out results/ --snapshot",
-        f"  livianet train {out / 'livianet_demo.ini'} --resume {paths.networks / ('demo_Epoch' + str(_epoch(checkpoint)) + '.pt')}",
+        f"  livianet train {out / 'livianet_demo.ini'} --resume {last or checkpoint}   # train on (add --minutes N to bound it)",
     ]
     return "\n".join(lines)
-
-
-def _epoch(checkpoint: Path) -> int:
-    from .checkpoint import load_checkpoint
-
-    return int(load_checkpoint(checkpoint)["epoch"])
 
 
 def _write_results_json(path: Path, rows, train_minutes: float, preset: str, checkpoint: Path) -> None:

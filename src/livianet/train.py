@@ -218,7 +218,7 @@ def _train(config: TrainingConfig, options: TrainOptions, device: torch.device, 
             if info.is_main:
                 last_path = save_epoch(record, session.core, session.optimizer, epoch + 1, history, best, session.frozen, paths, improved)
                 write_metrics_table(history, paths.metrics)
-                write_curves(history, paths.curves, config.network_name)
+                write_curves(history, paths.curves, config.network_name, options.label_names)
                 board.scalars(row, epoch + 1)
                 logger.info(epoch_line(row, train_cfg.num_epochs))
             planned, stop_reason = _plan(train_cfg, options, best, epoch, start_epoch, started)
