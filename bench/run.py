@@ -44,9 +44,10 @@ from bench_common import (  # noqa: E402
     machine_info,
     network_flops,
     restrict_roi,
+    run_child,
 )
 from report import evaluate_targets, format_report  # noqa: E402
-from segment_rows import measure_bound, segmentation_row, timed_segmentation  # noqa: E402
+from segment_rows import segmentation_row, timed_segmentation  # noqa: E402
 from train_rows import (  # noqa: E402
     configured_epoch_samples,
     preset_batch_size,
@@ -189,11 +190,30 @@ def segmentation_section(
     return rows
 
 
-def bound_section(model, case, seg: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
-    """(d): the voxels (a) computes, at the network's best steady-state throughput."""
-    bound = measure_bound(model, settings["bound_tiles"], settings["bound_seconds"])
-    # (a)'s segment_volume call in a warm process (no start, no I/O), counting its work.
-    _, seconds, computed = timed_segmentation(model, case, bound["precision"])
+def bound_section(
+    checkpoint: Path, files: dict[str, Path], model, case, seg: dict[str, Any],
+    settings: dict[str, Any], work: Path,
+) -> dict[str, Any]:
+    """(d): the voxels (a) computes, at the network's best steady-state throughput.
+
+    Measured in a fresh child process (``bound_child.py``), as ``livianet
+    segment`` runs: a long-lived benchmark process runs the network slower.
+    """  # fmt: skip
+    out = work / "bound.json"
+    command = [
+        sys.executable, str(BENCH / "bound_child.py"), str(checkpoint), str(files["image"]),
+        str(files["roi"]), "--tiles", *map(str, settings["bound_tiles"]),
+        "--seconds", str(settings["bound_seconds"]), "--out", str(out),
+    ]  # fmt: skip
+    child = run_child(command, work / "logs" / "bound.log")
+    if child.returncode:
+        raise SystemExit(f"bound child failed (exit {child.returncode}); log {child.log}")
+    for line in child.log.read_text(errors="replace").splitlines():
+        if line.lstrip().startswith("tile "):
+            print(line, flush=True)
+    bound = json.loads(out.read_text())
+    seconds = bound.pop("livianet_compute_seconds_in_process")
+    computed = {"voxels": bound.pop("computed_voxels"), "forward_passes": bound.pop("forward_passes")}
     origins, size = livianet_tile_plan(model, case.roi, case.shape, bound["precision"])
     planned = len(origins) * int(np.prod(size))
     if planned != computed["voxels"]:
@@ -376,8 +396,8 @@ def main(argv: list[str] | None = None) -> int:
         checkpoint, files, model, case, (raw_reference, shipped_reference), work
     )
     result["segmentation"] = seg
-    print("bound (in-process, steady state):", flush=True)
-    result["bound"] = bound_section(model, case, seg, settings)
+    print("bound (fresh child process, steady state):", flush=True)
+    result["bound"] = bound_section(checkpoint, files, model, case, seg, settings, work)
     seg["livianet"]["computed_voxels"] = result["bound"]["computed_voxels"]  # counted, not planned
 
     print("training rows:", flush=True)

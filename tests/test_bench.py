@@ -189,3 +189,34 @@ def test_restrict_roi_fractions(bench_modules):
         assert fraction <= part.sum() / roi.sum() < fraction + 0.1
     with pytest.raises(ValueError, match="fraction 0"):
         bc.restrict_roi(roi, 0)
+
+
+def test_bound_child_measures_in_a_fresh_process(tmp_path, bench_modules):
+    """Row (d) runs in its own process and reports the bound and (a)'s compute alone."""
+    import json
+    import subprocess
+
+    import scipy.io
+
+    train_rows = importlib.import_module("train_rows")
+    checkpoint = train_rows.quick_checkpoint(tmp_path / "quick.pt")
+    rng = np.random.default_rng(0)
+    image = rng.normal(100.0, 20.0, (30, 26, 22)).astype(np.float32)
+    roi = np.zeros(image.shape, np.uint8)
+    roi[5:25, 6:20, 4:18] = 1
+    scipy.io.savemat(tmp_path / "MR_Img1.mat", {"vol": image})
+    scipy.io.savemat(tmp_path / "ROI_Img1.mat", {"vol": roi})
+    out = tmp_path / "bound.json"
+    subprocess.run(
+        [sys.executable, str(BENCH / "bound_child.py"), str(checkpoint),
+         str(tmp_path / "MR_Img1.mat"), str(tmp_path / "ROI_Img1.mat"),
+         "--tiles", "4", "6", "--seconds", "0.05", "--out", str(out)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    bound = json.loads(out.read_text())
+    assert [row["output_side"] for row in bound["tiles"]] == [4, 6]
+    assert bound["best"]["output_voxels_per_s"] > 0
+    # the whole 20x14x14 ROI box is computed, at least once
+    assert bound["computed_voxels"] >= 20 * 14 * 14
+    assert bound["forward_passes"] >= 1
+    assert bound["livianet_compute_seconds_in_process"] > 0
