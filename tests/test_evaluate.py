@@ -134,6 +134,25 @@ def test_pair_folders_by_name(tmp_path: Path) -> None:
     ]
 
 
+def test_pair_folders_in_the_original_layout(tmp_path: Path) -> None:
+    """Segmentations of MR_ImgN pair with GT_ImgN, as the original's folders name them."""
+    data = np.zeros((2, 2, 2), np.uint8)
+    pred_dir, gt_dir = tmp_path / "pred", tmp_path / "Label"
+    save(pred_dir / "Segmentation_MR_Img1.nii.gz", data)
+    save(pred_dir / "Segmentation_MR_Img12.nii.gz", data)
+    save(gt_dir / "GT_Img1.nii.gz", data)
+    save(gt_dir / "GT_Img12.nii.gz", data)
+    save(gt_dir / "GT_Img2.nii.gz", data)
+    pairs = pair_files(pred_dir, gt_dir)
+    assert [(p.name, g.name) for p, g in pairs] == [
+        ("Segmentation_MR_Img1.nii.gz", "GT_Img1.nii.gz"),
+        ("Segmentation_MR_Img12.nii.gz", "GT_Img12.nii.gz"),
+    ]
+    save(gt_dir / "Seg_Img1.nii.gz", data)  # two references end in _Img1: refuse to guess
+    with pytest.raises(DataError, match=r"Segmentation_MR_Img1\.nii\.gz: matches several"):
+        pair_files(pred_dir, gt_dir)
+
+
 def test_pair_two_files(tmp_path: Path) -> None:
     data = np.zeros((2, 2, 2), np.uint8)
     pred, gt = save(tmp_path / "a.nii", data), save(tmp_path / "b.nii", data)

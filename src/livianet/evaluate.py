@@ -78,7 +78,9 @@ def pair_files(pred: str | os.PathLike[str], gt: str | os.PathLike[str]) -> list
 
     A prediction in a folder matches the GT file of the same name; failing
     that, its name without a leading ``Segmentation_``; failing that, a GT name
-    equal after removing the ``.nii``/``.nii.gz``/``.mat`` suffix from both.
+    equal after removing the ``.nii``/``.nii.gz``/``.mat`` suffix from both;
+    failing that, the original's layout: ``Segmentation_MR_Img5.mat`` pairs
+    with ``GT_Img5.mat`` (the names after the first ``_`` agree).
     Files starting with ``ProbMap_`` are skipped; GT files without a
     prediction are ignored.
 
@@ -126,7 +128,8 @@ def pair_files(pred: str | os.PathLike[str], gt: str | os.PathLike[str]) -> list
         shown = ", ".join(unmatched[:5]) + more
         raise DataError(
             f"{pred_path}: no ground truth in {gt_path} for {shown} (names must match, "
-            f"optionally after removing '{SEGMENTATION_PREFIX}' or the file suffix)"
+            f"optionally after removing '{SEGMENTATION_PREFIX}', the file suffix, or a role prefix "
+            "such as MR_/GT_)"
         )
     for g in gts:
         if g not in claimed:
@@ -361,7 +364,25 @@ def _match_gt(pred: Path, by_name: dict[str, Path], by_stem: dict[str, list[Path
             raise DataError(f"{pred}: matches several ground-truth files ({listed}); keep one")
         if found:
             return found[0]
-    return None
+    return _match_after_role_prefix(pred, candidates[-1], by_stem)
+
+
+def _role_free(stem: str) -> str | None:
+    """``Img5`` from ``MR_Img5`` or ``GT_Img5``: the original's layout names files by role."""
+    role, sep, rest = stem.partition("_")
+    return rest if sep and role and rest else None
+
+
+def _match_after_role_prefix(pred: Path, name: str, by_stem: dict[str, list[Path]]) -> Path | None:
+    """Last resort: ``MR_Img5`` pairs with ``GT_Img5`` when no other GT ends in ``_Img5``."""
+    key = _role_free(strip_volume_suffix(name))
+    if key is None:
+        return None
+    found = [g for stem, files in by_stem.items() if _role_free(stem) == key for g in files]
+    if len(found) > 1:
+        listed = ", ".join(str(g) for g in found)
+        raise DataError(f"{pred}: matches several ground-truth files ({listed}); keep one")
+    return found[0] if found else None
 
 
 def _kind(path: Path) -> str:
