@@ -191,8 +191,13 @@ def segmentation_section(
 
 
 def bound_section(
-    checkpoint: Path, files: dict[str, Path], model, case, seg: dict[str, Any],
-    settings: dict[str, Any], work: Path,
+    checkpoint: Path,
+    files: dict[str, Path],
+    model,
+    case,
+    seg: dict[str, Any],
+    settings: dict[str, Any],
+    work: Path,
 ) -> dict[str, Any]:
     """(d): the voxels (a) computes, at the network's best steady-state throughput.
 
@@ -213,7 +218,10 @@ def bound_section(
             print(line, flush=True)
     bound = json.loads(out.read_text())
     seconds = bound.pop("livianet_compute_seconds_in_process")
-    computed = {"voxels": bound.pop("computed_voxels"), "forward_passes": bound.pop("forward_passes")}
+    computed = {
+        "voxels": bound.pop("computed_voxels"),
+        "forward_passes": bound.pop("forward_passes"),
+    }
     origins, size = livianet_tile_plan(model, case.roi, case.shape, bound["precision"])
     planned = len(origins) * int(np.prod(size))
     if planned != computed["voxels"]:

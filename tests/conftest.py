@@ -22,7 +22,9 @@ def synthetic_case(
 
     Each class has its own intensity, so a small network can learn it quickly.
     """
-    grid = np.stack(np.meshgrid(*[np.arange(s) for s in shape], indexing="ij"), axis=-1).astype(np.float32)
+    grid = np.stack(np.meshgrid(*[np.arange(s) for s in shape], indexing="ij"), axis=-1).astype(
+        np.float32
+    )
     centre = (np.array(shape) - 1) / 2
     image = np.zeros(shape, np.float32)
     labels = np.zeros(shape, np.uint8)
@@ -46,14 +48,25 @@ def write_nifti(path: Path, data: np.ndarray, spacing=(1.0, 1.0, 1.0)) -> Path:
     return path
 
 
-def write_dataset(root: Path, num_cases: int = 3, shape=(24, 24, 24), num_classes: int = 4, seed: int = 0, fmt: str = "nifti") -> Path:
+def write_dataset(
+    root: Path,
+    num_cases: int = 3,
+    shape=(24, 24, 24),
+    num_classes: int = 4,
+    seed: int = 0,
+    fmt: str = "nifti",
+) -> Path:
     """``root/MR``, ``root/Label``, ``root/ROI`` in the original's layout."""
     import scipy.io
 
     rng = np.random.default_rng(seed)
     for i in range(1, num_cases + 1):
         image, labels, roi = synthetic_case(rng, shape, num_classes)
-        for folder, prefix, data in (("MR", "MR_Img", image), ("Label", "GT_Img", labels), ("ROI", "ROI_Img", roi)):
+        for folder, prefix, data in (
+            ("MR", "MR_Img", image),
+            ("Label", "GT_Img", labels),
+            ("ROI", "ROI_Img", roi),
+        ):
             if fmt == "mat":
                 (root / folder).mkdir(parents=True, exist_ok=True)
                 scipy.io.savemat(str(root / folder / f"{prefix}{i}.mat"), {"vol": data})
@@ -118,7 +131,9 @@ def write_tiny_ini(folder: Path, data: Path, epochs: int = 2, extra: str = "") -
     """A small but complete training INI (receptive field 7, 13^3 patches)."""
     text = TINY_INI.format(output=folder / "out", data=data, epochs=epochs)
     if extra:
-        text = text.replace("[Training Images]", textwrap.dedent(extra).strip() + "\n\n[Training Images]")
+        text = text.replace(
+            "[Training Images]", textwrap.dedent(extra).strip() + "\n\n[Training Images]"
+        )
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "tiny.ini"
     path.write_text(text)

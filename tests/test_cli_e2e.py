@@ -26,12 +26,20 @@ def test_dry_run_of_the_paper_config(capsys, tmp_path):
     paper = ORIGINAL_CONFIGS / "LiviaNET_Config_NeuroPaper.ini"
     code, out, _ = _run(capsys, "train", paper, "--dry-run", "--data-root", EXAMPLE_DATA)
     assert code == 1
-    for expected in ("receptive field: 19^3", "training patches: 27^3 -> 9^3", "sampleSize_Test): 35^3 -> 17^3",
-                     "first 1x1x1 layer: 150", "0: image MR_Img1.mat | label GT_Img1.mat | ROI ROI_Img1.mat",
-                     "training index 5 points past the 5 images", "validation index 6 points past the 5 images"):
+    for expected in (
+        "receptive field: 19^3",
+        "training patches: 27^3 -> 9^3",
+        "sampleSize_Test): 35^3 -> 17^3",
+        "first 1x1x1 layer: 150",
+        "0: image MR_Img1.mat | label GT_Img1.mat | ROI ROI_Img1.mat",
+        "training index 5 points past the 5 images",
+        "validation index 6 points past the 5 images",
+    ):
         assert expected in out, expected
     fitted = tmp_path / "paper.ini"
-    text = paper.read_text().replace("indexesForTraining = [0,1,2,3,4,5]", "indexesForTraining = [0,1,2,3]")
+    text = paper.read_text().replace(
+        "indexesForTraining = [0,1,2,3,4,5]", "indexesForTraining = [0,1,2,3]"
+    )
     fitted.write_text(text.replace("indexesForValidation = [6]", "indexesForValidation = [4]"))
     code, out, _ = _run(capsys, "train", fitted, "--dry-run", "--data-root", EXAMPLE_DATA)
     assert code == 0 and "Ready" in out
@@ -68,14 +76,25 @@ def test_train_resume_segment_evaluate(capsys, tmp_path, tiny_dataset):
         f"[Segmentation Images]\nimagesFolder = {tiny_dataset / 'MR'}\nGroundTruthFolder = {tiny_dataset / 'Label'}\n"
         f"ROIFolder = {tiny_dataset / 'ROI'}\nimageTypes = 0\nindexesToSegment = [2]\napplyPadding = 1\n"
     )
-    code, out, err = _run(capsys, "segment", seg_ini, checkpoint, "--output-root", tmp_path / "outputFiles", "--device", "cpu")
+    code, out, err = _run(
+        capsys,
+        "segment",
+        seg_ini,
+        checkpoint,
+        "--output-root",
+        tmp_path / "outputFiles",
+        "--device",
+        "cpu",
+    )
     assert code == 0, err
     testing = tmp_path / "outputFiles" / "TinyRun" / "Pred" / "Testing"
     prediction = testing / "Segmentation_MR_Img3.nii.gz"
     source = tiny_dataset / "MR" / "MR_Img3.nii.gz"
     shape, affine = _geometry(prediction)
     assert shape == _geometry(source)[0] and np.allclose(affine, _geometry(source)[1])
-    assert "dice" in out and (testing / "metrics.csv").exists() and (testing / "volumes.csv").exists()
+    assert (
+        "dice" in out and (testing / "metrics.csv").exists() and (testing / "volumes.csv").exists()
+    )
 
     # The file form, without ROI or reference, then with both, names and pictures.
     out_dir = tmp_path / "files"
@@ -83,12 +102,37 @@ def test_train_resume_segment_evaluate(capsys, tmp_path, tiny_dataset):
     assert code == 0, err
     names = tmp_path / "names.json"
     names.write_text('{"1": "Sphere-A", "2": "Sphere-B", "3": "Sphere-C"}')
-    code, out, err = _run(capsys, "segment", checkpoint, source, "--roi", tiny_dataset / "ROI" / "ROI_Img3.nii.gz",
-                          "--gt", tiny_dataset / "Label" / "GT_Img3.nii.gz", "--out", out_dir, "--names", names,
-                          "--snapshot", "--probabilities", "--largest-component", "on", "--precision", "float32", "--device", "cpu")
+    code, out, err = _run(
+        capsys,
+        "segment",
+        checkpoint,
+        source,
+        "--roi",
+        tiny_dataset / "ROI" / "ROI_Img3.nii.gz",
+        "--gt",
+        tiny_dataset / "Label" / "GT_Img3.nii.gz",
+        "--out",
+        out_dir,
+        "--names",
+        names,
+        "--snapshot",
+        "--probabilities",
+        "--largest-component",
+        "on",
+        "--precision",
+        "float32",
+        "--device",
+        "cpu",
+    )
     assert code == 0, err
-    for name in ("Segmentation_MR_Img3.nii.gz", "ProbMap_class_1_MR_Img3.nii.gz", "ProbMap_class_3_MR_Img3.nii.gz",
-                 "Snapshot_MR_Img3.png", "volumes.csv", "metrics.csv"):
+    for name in (
+        "Segmentation_MR_Img3.nii.gz",
+        "ProbMap_class_1_MR_Img3.nii.gz",
+        "ProbMap_class_3_MR_Img3.nii.gz",
+        "Snapshot_MR_Img3.png",
+        "volumes.csv",
+        "metrics.csv",
+    ):
         assert (out_dir / name).exists(), name
     probs = nib.load(str(out_dir / "ProbMap_class_1_MR_Img3.nii.gz"))
     assert probs.get_data_dtype() == np.float32
@@ -99,12 +143,30 @@ def test_train_resume_segment_evaluate(capsys, tmp_path, tiny_dataset):
 
     # Evaluate the file against its reference: same numbers as segment --gt reported.
     table = tmp_path / "evaluation.csv"
-    code, out, err = _run(capsys, "evaluate", out_dir / "Segmentation_MR_Img3.nii.gz", tiny_dataset / "Label" / "GT_Img3.nii.gz",
-                          "--names", names, "--csv", table)
+    code, out, err = _run(
+        capsys,
+        "evaluate",
+        out_dir / "Segmentation_MR_Img3.nii.gz",
+        tiny_dataset / "Label" / "GT_Img3.nii.gz",
+        "--names",
+        names,
+        "--csv",
+        table,
+    )
     assert code == 0, err
     evaluated = list(csv.DictReader(open(table)))
-    assert list(evaluated[0]) == ["image", "label", "name", "dice", "jaccard", "hd95_mm", "assd_mm",
-                                  "volume_pred_mm3", "volume_gt_mm3", "volume_diff_pct"]
+    assert list(evaluated[0]) == [
+        "image",
+        "label",
+        "name",
+        "dice",
+        "jaccard",
+        "hd95_mm",
+        "assd_mm",
+        "volume_pred_mm3",
+        "volume_gt_mm3",
+        "volume_diff_pct",
+    ]
     for a, b in zip(evaluated, rows):
         assert math.isclose(float(a["dice"]), float(b["dice"]), rel_tol=1e-9)
 
@@ -123,14 +185,36 @@ def test_real_scans_mat_and_nifti(capsys, tmp_path):
         for i in (1, 2, 5):
             shutil.copy(EXAMPLE_DATA / folder / f"{prefix}{i}.mat", data / folder)
     ini = write_tiny_ini(tmp_path, data, epochs=1)
-    text = ini.read_text().replace("n_classes = 4", "n_classes = 9").replace("indexesForValidation = [2]", "indexesForValidation = []")
+    text = (
+        ini.read_text()
+        .replace("n_classes = 4", "n_classes = 9")
+        .replace("indexesForValidation = [2]", "indexesForValidation = []")
+    )
     ini.write_text(text)
     code, _, err = _run(capsys, "train", ini, "--device", "cpu")
     assert code == 0, err
     checkpoint = tmp_path / "out" / "TinyRun" / "Networks" / "tiny_Epoch1.pt"
     mat_out = tmp_path / "mat"
-    image, roi, label = data / "MR" / "MR_Img5.mat", data / "ROI" / "ROI_Img5.mat", data / "Label" / "GT_Img5.mat"
-    code, _, err = _run(capsys, "segment", checkpoint, image, "--roi", roi, "--gt", label, "--out", mat_out, "--snapshot", "--device", "cpu")
+    image, roi, label = (
+        data / "MR" / "MR_Img5.mat",
+        data / "ROI" / "ROI_Img5.mat",
+        data / "Label" / "GT_Img5.mat",
+    )
+    code, _, err = _run(
+        capsys,
+        "segment",
+        checkpoint,
+        image,
+        "--roi",
+        roi,
+        "--gt",
+        label,
+        "--out",
+        mat_out,
+        "--snapshot",
+        "--device",
+        "cpu",
+    )
     assert code == 0, err
     segmentation = scipy.io.loadmat(str(mat_out / "Segmentation_MR_Img5.mat"))["vol"]
     assert segmentation.shape == (256, 256, 256)
@@ -144,7 +228,20 @@ def test_real_scans_mat_and_nifti(capsys, tmp_path):
         nii[key] = tmp_path / f"{path.stem}.nii.gz"
         nib.save(nib.Nifti1Image(scipy.io.loadmat(str(path))["vol"], affine), str(nii[key]))
     nii_out = tmp_path / "nii"
-    code, _, err = _run(capsys, "segment", checkpoint, nii["image"], "--roi", nii["roi"], "--gt", nii["label"], "--out", nii_out, "--device", "cpu")
+    code, _, err = _run(
+        capsys,
+        "segment",
+        checkpoint,
+        nii["image"],
+        "--roi",
+        nii["roi"],
+        "--gt",
+        nii["label"],
+        "--out",
+        nii_out,
+        "--device",
+        "cpu",
+    )
     assert code == 0, err
     written = nib.load(str(nii_out / "Segmentation_MR_Img5.nii.gz"))
     assert written.shape == (256, 256, 256) and np.allclose(written.affine, affine)

@@ -101,11 +101,15 @@ def test_kill_during_checkpoint_write(tmp_path, tiny_dataset):
     # Epoch 1's temporary file is written but not yet renamed: kill now.
     _wait_for(lambda: _temporary_files(networks))
     _kill(process)
-    assert not list_epoch_checkpoints(networks, "tiny"), "a checkpoint appeared under its final name before its write finished"
+    assert not list_epoch_checkpoints(networks, "tiny"), (
+        "a checkpoint appeared under its final name before its write finished"
+    )
     # Start again: epoch 1 and its best copy are saved, epoch 2's write is killed half-way.
     stale = set(_temporary_files(networks))
     process = _start(tmp_path, ini, "slow-save", fast_saves=2)
-    _wait_for(lambda: (networks / "tiny_Epoch1.pt").exists() and set(_temporary_files(networks)) - stale)
+    _wait_for(
+        lambda: (networks / "tiny_Epoch1.pt").exists() and set(_temporary_files(networks)) - stale
+    )
     _kill(process)
     assert list_epoch_checkpoints(networks, "tiny")[-1][0] == 1
     _resume_completes(ini, 3)

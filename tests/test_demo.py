@@ -16,7 +16,17 @@ from livianet.presets import preset_names, render_config
 
 @pytest.mark.parametrize("preset", preset_names())
 def test_presets_render_loadable_configs(tmp_path, preset):
-    text = render_config(preset, "net", "run", tmp_path / "out", tmp_path / "data", [0, 1], [2], 9, header="a header\nsecond line")
+    text = render_config(
+        preset,
+        "net",
+        "run",
+        tmp_path / "out",
+        tmp_path / "data",
+        [0, 1],
+        [2],
+        9,
+        header="a header\nsecond line",
+    )
     path = tmp_path / "preset.ini"
     path.write_text(text)
     config = load_training_config(path)
@@ -30,7 +40,10 @@ def test_paper_preset_is_the_paper_network(tmp_path):
     path.write_text(render_config("paper", "net", "run", tmp_path, tmp_path, [0], [], 9))
     config = load_training_config(path)
     assert config.model.conv_channels == (25, 25, 25, 50, 50, 50, 75, 75, 75)
-    assert config.model.fc_channels == (400, 200, 150) and config.model.intermediate_layers == (2, 5)
+    assert config.model.fc_channels == (400, 200, 150) and config.model.intermediate_layers == (
+        2,
+        5,
+    )
     assert config.train.patch_size == (27, 27, 27) and config.train.optim.optimizer == "rmsprop"
 
 

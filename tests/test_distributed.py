@@ -67,7 +67,10 @@ def test_two_processes_match_one_process_with_twice_the_batch(tmp_path, tiny_dat
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        single = train(load_training_config(_ini(tmp_path / "one", tiny_dataset, batch=4)), TrainOptions(device="cpu", progress=False))
+        single = train(
+            load_training_config(_ini(tmp_path / "one", tiny_dataset, batch=4)),
+            TrainOptions(device="cpu", progress=False),
+        )
     finally:
         torch.set_num_threads(threads)
     losses_two = torch.load(tmp_path / "two" / "losses.pt", weights_only=True).numpy()
@@ -76,10 +79,16 @@ def test_two_processes_match_one_process_with_twice_the_batch(tmp_path, tiny_dat
     reference = single.model.state_dict()
     for key, value in rank0.items():
         if value.is_floating_point():
-            np.testing.assert_allclose(value.numpy(), reference[key].numpy(), rtol=1e-3, atol=1e-4, err_msg=key)
+            np.testing.assert_allclose(
+                value.numpy(), reference[key].numpy(), rtol=1e-3, atol=1e-4, err_msg=key
+            )
     # rank 0 alone wrote the run's files
     networks = tmp_path / "two" / "out" / "TinyRun" / "Networks"
-    assert sorted(p.name for p in networks.iterdir() if not p.name.startswith(".")) == ["tiny_Epoch1.pt", "tiny_Epoch2.pt", "tiny_best.pt"]
+    assert sorted(p.name for p in networks.iterdir() if not p.name.startswith(".")) == [
+        "tiny_Epoch1.pt",
+        "tiny_Epoch2.pt",
+        "tiny_best.pt",
+    ]
 
 
 def test_two_processes_segment_each_scan_exactly_once(tmp_path, tiny_dataset):
@@ -88,8 +97,20 @@ def test_two_processes_segment_each_scan_exactly_once(tmp_path, tiny_dataset):
     images = sorted((tiny_dataset / "MR").iterdir())
     labels = sorted((tiny_dataset / "Label").iterdir())
     out = tmp_path / "seg"
-    command = [*TORCHRUN, "-m", "livianet", "segment", str(result.last_checkpoint), *map(str, images),
-               "--gt", *map(str, labels), "--out", str(out), "--device", "cpu"]
+    command = [
+        *TORCHRUN,
+        "-m",
+        "livianet",
+        "segment",
+        str(result.last_checkpoint),
+        *map(str, images),
+        "--gt",
+        *map(str, labels),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+    ]
     done = _run(command, tmp_path)
     log = done.stdout + done.stderr
     for image in images:

@@ -37,7 +37,9 @@ def _train(ini: Path) -> list[str]:
     return ["-q", "train", ini, "--device", "cpu"]
 
 
-def _replace_case_file(folder: Path, name: str, data: np.ndarray, affine: np.ndarray | None = None) -> Path:
+def _replace_case_file(
+    folder: Path, name: str, data: np.ndarray, affine: np.ndarray | None = None
+) -> Path:
     path = folder / name
     image = nib.load(str(path))
     nib.save(nib.Nifti1Image(data, image.affine if affine is None else affine), str(path))
@@ -68,7 +70,13 @@ def test_corrupt_mat(capsys, tmp_path):
 
 def test_image_and_label_shapes_differ(capsys, tmp_path, tiny_dataset):
     write_nifti(tiny_dataset / "Label" / "GT_Img1.nii.gz", np.zeros((24, 24, 20), np.uint8))
-    _fails(capsys, _train(write_tiny_ini(tmp_path, tiny_dataset)), "GT_Img1.nii.gz", "shape (24, 24, 20)", "(24, 24, 24)")
+    _fails(
+        capsys,
+        _train(write_tiny_ini(tmp_path, tiny_dataset)),
+        "GT_Img1.nii.gz",
+        "shape (24, 24, 20)",
+        "(24, 24, 24)",
+    )
 
 
 def test_affines_disagree(capsys, tmp_path, tiny_dataset):
@@ -77,7 +85,13 @@ def test_affines_disagree(capsys, tmp_path, tiny_dataset):
     shifted = image.affine.copy()
     shifted[0, 3] += 3.0
     _replace_case_file(tiny_dataset / "Label", "GT_Img2.nii.gz", np.asarray(image.dataobj), shifted)
-    _fails(capsys, _train(write_tiny_ini(tmp_path, tiny_dataset)), "GT_Img2.nii.gz", "affine differs", "3 mm")
+    _fails(
+        capsys,
+        _train(write_tiny_ini(tmp_path, tiny_dataset)),
+        "GT_Img2.nii.gz",
+        "affine differs",
+        "3 mm",
+    )
 
 
 def test_nan_voxels(capsys, tmp_path, tiny_dataset):
@@ -86,7 +100,12 @@ def test_nan_voxels(capsys, tmp_path, tiny_dataset):
     data[3, 4, 5] = np.nan
     data[6, 7, 8] = np.inf
     _replace_case_file(tiny_dataset / "MR", "MR_Img1.nii.gz", data)
-    _fails(capsys, _train(write_tiny_ini(tmp_path, tiny_dataset)), "MR_Img1.nii.gz", "2 voxels are NaN or Inf")
+    _fails(
+        capsys,
+        _train(write_tiny_ini(tmp_path, tiny_dataset)),
+        "MR_Img1.nii.gz",
+        "2 voxels are NaN or Inf",
+    )
 
 
 def test_label_value_too_large(capsys, tmp_path, tiny_dataset):
@@ -94,12 +113,21 @@ def test_label_value_too_large(capsys, tmp_path, tiny_dataset):
     data = np.asarray(nib.load(str(path)).dataobj).copy()
     data[0, 0, 0] = 7
     _replace_case_file(tiny_dataset / "Label", "GT_Img1.nii.gz", data)
-    _fails(capsys, _train(write_tiny_ini(tmp_path, tiny_dataset)), "GT_Img1.nii.gz", "[7]", "n_classes = 4", "livianet labels")
+    _fails(
+        capsys,
+        _train(write_tiny_ini(tmp_path, tiny_dataset)),
+        "GT_Img1.nii.gz",
+        "[7]",
+        "n_classes = 4",
+        "livianet labels",
+    )
 
 
 def test_empty_roi(capsys, tmp_path, tiny_dataset):
     _replace_case_file(tiny_dataset / "ROI", "ROI_Img2.nii.gz", np.zeros((24, 24, 24), np.uint8))
-    _fails(capsys, _train(write_tiny_ini(tmp_path, tiny_dataset)), "ROI_Img2.nii.gz", "ROI is empty")
+    _fails(
+        capsys, _train(write_tiny_ini(tmp_path, tiny_dataset)), "ROI_Img2.nii.gz", "ROI is empty"
+    )
 
 
 def test_no_foreground_to_sample(capsys, tmp_path, tiny_dataset):
@@ -116,7 +144,9 @@ def test_wrong_dimensionality(capsys, tmp_path, tiny_dataset, shape):
 
 def test_patch_smaller_than_receptive_field(capsys, tmp_path, tiny_dataset):
     ini = write_tiny_ini(tmp_path, tiny_dataset)
-    ini.write_text(ini.read_text().replace("sampleSize_Train = [13, 13, 13]", "sampleSize_Train = [5, 13, 13]"))
+    ini.write_text(
+        ini.read_text().replace("sampleSize_Train = [13, 13, 13]", "sampleSize_Train = [5, 13, 13]")
+    )
     _fails(capsys, _train(ini), "tiny.ini", "sampleSize_Train", "receptive field [7, 7, 7]")
 
 
@@ -134,25 +164,57 @@ def test_unequal_folder_counts(capsys, tmp_path, tiny_dataset):
 
 
 def test_missing_checkpoint(capsys, tmp_path, tiny_dataset):
-    _fails(capsys, ["segment", tmp_path / "nothing.pt", tiny_dataset / "MR" / "MR_Img1.nii.gz", "--out", tmp_path / "o"], "nothing.pt", "not found")
-    _fails(capsys, _train(write_tiny_ini(tmp_path, tiny_dataset)) + ["--resume", tmp_path / "gone.pt"], "gone.pt", "not found")
+    _fails(
+        capsys,
+        [
+            "segment",
+            tmp_path / "nothing.pt",
+            tiny_dataset / "MR" / "MR_Img1.nii.gz",
+            "--out",
+            tmp_path / "o",
+        ],
+        "nothing.pt",
+        "not found",
+    )
+    _fails(
+        capsys,
+        _train(write_tiny_ini(tmp_path, tiny_dataset)) + ["--resume", tmp_path / "gone.pt"],
+        "gone.pt",
+        "not found",
+    )
 
 
 def test_checkpoint_of_another_architecture(capsys, tmp_path, tiny_dataset, trained):
     _, checkpoint = trained
     other = write_tiny_ini(tmp_path / "other", tiny_dataset, epochs=2)
-    other.write_text(other.read_text().replace("numkernelsperlayer = [6, 8, 8, 12]", "numkernelsperlayer = [6, 8, 10, 12]"))
-    _fails(capsys, _train(other) + ["--resume", checkpoint], "tiny_Epoch1.pt", "another network", "conv_channels")
+    other.write_text(
+        other.read_text().replace(
+            "numkernelsperlayer = [6, 8, 8, 12]", "numkernelsperlayer = [6, 8, 10, 12]"
+        )
+    )
+    _fails(
+        capsys,
+        _train(other) + ["--resume", checkpoint],
+        "tiny_Epoch1.pt",
+        "another network",
+        "conv_channels",
+    )
     classes = write_tiny_ini(tmp_path / "classes", tiny_dataset, epochs=2)
     classes.write_text(classes.read_text().replace("n_classes = 4", "n_classes = 5"))
-    _fails(capsys, _train(classes) + ["--resume", checkpoint], "num_classes 4 (checkpoint) vs 5 (config)")
+    _fails(
+        capsys,
+        _train(classes) + ["--resume", checkpoint],
+        "num_classes 4 (checkpoint) vs 5 (config)",
+    )
 
 
 def test_segmenting_with_the_wrong_number_of_channels(capsys, tmp_path, tiny_dataset, trained):
     _, checkpoint = trained
     image = tiny_dataset / "MR" / "MR_Img1.nii.gz"
     write_nifti(tmp_path / "two.nii.gz", np.zeros((24, 24, 24, 2), np.float32))
-    _fails(capsys, ["segment", checkpoint, tmp_path / "two.nii.gz", "--out", tmp_path / "o"], "channel")
+    _fails(
+        capsys, ["segment", checkpoint, tmp_path / "two.nii.gz", "--out", tmp_path / "o"], "channel"
+    )
     assert image.exists()
 
 
@@ -175,7 +237,9 @@ def test_pickle_with_code_is_refused_and_never_run(capsys, tmp_path, tiny_datase
     image = tiny_dataset / "MR" / "MR_Img1.nii.gz"
     for path in (evil, plain):
         _fails(capsys, ["segment", path, image, "--out", tmp_path / "o"], path.name, "refused")
-        _fails(capsys, _train(write_tiny_ini(tmp_path, tiny_dataset)) + ["--resume", path], path.name)
+        _fails(
+            capsys, _train(write_tiny_ini(tmp_path, tiny_dataset)) + ["--resume", path], path.name
+        )
         _fails(capsys, ["export", path, tmp_path / "m.onnx"], path.name)
     assert not marker.exists()
 
@@ -183,9 +247,16 @@ def test_pickle_with_code_is_refused_and_never_run(capsys, tmp_path, tiny_datase
 def test_npy_with_objects_is_refused(capsys, tmp_path, tiny_dataset):
     weights = tmp_path / "weights"
     weights.mkdir()
-    np.save(weights / "weights_ConvLayer_0.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    np.save(
+        weights / "weights_ConvLayer_0.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True
+    )
     ini = write_tiny_ini(tmp_path, tiny_dataset)
-    ini.write_text(ini.read_text().replace("weight_Initialization_CNN = 1", f"weight_Initialization_CNN = 2\nweights folderName = {weights}"))
+    ini.write_text(
+        ini.read_text().replace(
+            "weight_Initialization_CNN = 1",
+            f"weight_Initialization_CNN = 2\nweights folderName = {weights}",
+        )
+    )
     _fails(capsys, _train(ini), "weights_ConvLayer_0.npy", "objects")
 
 
@@ -194,7 +265,11 @@ def test_unwritable_output_is_caught_before_work(capsys, tmp_path, tiny_dataset,
     blocker = tmp_path / "blocker"
     blocker.write_text("a file where a folder should be")
     ini = write_tiny_ini(tmp_path, tiny_dataset)
-    ini.write_text(ini.read_text().replace(f"outputRoot = {tmp_path / 'out'}", f"outputRoot = {blocker / 'sub'}"))
+    ini.write_text(
+        ini.read_text().replace(
+            f"outputRoot = {tmp_path / 'out'}", f"outputRoot = {blocker / 'sub'}"
+        )
+    )
     _fails(capsys, _train(ini), "not writable")
     image = tiny_dataset / "MR" / "MR_Img1.nii.gz"
     _fails(capsys, ["segment", checkpoint, image, "--out", blocker / "sub"], "not writable")
@@ -211,4 +286,10 @@ def test_full_disk_is_caught_before_training(capsys, tmp_path, tiny_dataset, mon
 
 def test_image_with_extra_channels(capsys, tmp_path, tiny_dataset):
     write_nifti(tiny_dataset / "MR" / "MR_Img1.nii.gz", np.zeros((24, 24, 24, 2), np.float32))
-    _fails(capsys, _train(write_tiny_ini(tmp_path, tiny_dataset)), "MR_Img1.nii.gz", "2 channels", "expects 1")
+    _fails(
+        capsys,
+        _train(write_tiny_ini(tmp_path, tiny_dataset)),
+        "MR_Img1.nii.gz",
+        "2 channels",
+        "expects 1",
+    )

@@ -78,8 +78,12 @@ def test_label_colours_rejects_negative():
 def test_snapshot_png_shows_label_colours(tmp_path):
     image, labels = _spheres()
     out = save_snapshot(
-        image, labels, tmp_path / "case1.png", spacing=(1.0, 1.0, 2.0),
-        names={1: "grey matter"}, title="case 1",
+        image,
+        labels,
+        tmp_path / "case1.png",
+        spacing=(1.0, 1.0, 2.0),
+        names={1: "grey matter"},
+        title="case 1",
     )
     assert out == tmp_path / "case1.png"
     png = imread(out)
@@ -187,11 +191,18 @@ def test_failed_render_removes_temp_file(tmp_path, monkeypatch):
 def _rows(n=6):
     rows = []
     for epoch in range(1, n + 1):
-        rows.append({
-            "epoch": epoch, "train_loss": 2.0 * 0.5**epoch, "val_loss": 2.2 * 0.55**epoch,
-            "lr": 1e-3, "val_dice_mean": 0.1 * epoch, "val_dice_1": 0.08 * epoch,
-            "val_dice_2": 0.12 * epoch, "seconds": 12.0,
-        })
+        rows.append(
+            {
+                "epoch": epoch,
+                "train_loss": 2.0 * 0.5**epoch,
+                "val_loss": 2.2 * 0.55**epoch,
+                "lr": 1e-3,
+                "val_dice_mean": 0.1 * epoch,
+                "val_dice_1": 0.08 * epoch,
+                "val_dice_2": 0.12 * epoch,
+                "seconds": 12.0,
+            }
+        )
     return rows
 
 
@@ -219,10 +230,21 @@ def test_training_curves_content():
 def test_training_curves_skip_nan_missing_and_strings(tmp_path):
     rows = [
         {"epoch": 1, "train_loss": 0.9, "val_loss": math.nan, "lr": 1e-3},
-        {"epoch": 2, "train_loss": 0.8, "val_dice_mean": 0.4, "val_dice_csf": 0.3,
-         "val_dice_wm": ""},
-        {"epoch": "3", "train_loss": "0.7", "val_loss": "0.75", "val_dice_mean": "nan",
-         "val_dice_csf": "0.5", "val_dice_wm": "0.6"},
+        {
+            "epoch": 2,
+            "train_loss": 0.8,
+            "val_dice_mean": 0.4,
+            "val_dice_csf": 0.3,
+            "val_dice_wm": "",
+        },
+        {
+            "epoch": "3",
+            "train_loss": "0.7",
+            "val_loss": "0.75",
+            "val_dice_mean": "nan",
+            "val_dice_csf": "0.5",
+            "val_dice_wm": "0.6",
+        },
     ]
     figure = training_curves_figure(rows)
     loss_ax, dice_ax = figure.axes

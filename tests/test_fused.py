@@ -28,13 +28,26 @@ def _randomised(config: ModelConfig) -> torch.nn.Module:
 
 @pytest.mark.parametrize(
     "intermediate, batch_norm, activation",
-    [((1,), True, "prelu"), ((0, 2), True, "relu"), ((2, 0), True, "leaky_relu"), ((), False, "prelu"), ((1,), False, "linear"), ((2,), True, "elu")],
+    [
+        ((1,), True, "prelu"),
+        ((0, 2), True, "relu"),
+        ((2, 0), True, "leaky_relu"),
+        ((), False, "prelu"),
+        ((1,), False, "linear"),
+        ((2,), True, "elu"),
+    ],
 )
 def test_fused_equals_the_network(intermediate, batch_norm, activation):
     config = ModelConfig(
-        conv_channels=(5, 6, 7), conv_kernels=((3, 3, 3), (3, 1, 3), (1, 3, 3)), fc_channels=(8, 6),
-        num_classes=4, dropout_rates=(0.3, 0.2, 0.5), intermediate_layers=intermediate,
-        batch_norm=batch_norm, activation=activation, in_channels=2,
+        conv_channels=(5, 6, 7),
+        conv_kernels=((3, 3, 3), (3, 1, 3), (1, 3, 3)),
+        fc_channels=(8, 6),
+        num_classes=4,
+        dropout_rates=(0.3, 0.2, 0.5),
+        intermediate_layers=intermediate,
+        batch_norm=batch_norm,
+        activation=activation,
+        in_channels=2,
     )
     model = _randomised(config)
     fused = fuse(model)
@@ -48,7 +61,13 @@ def test_fused_equals_the_network(intermediate, batch_norm, activation):
 
 
 def test_fusing_leaves_the_network_unchanged():
-    config = ModelConfig(conv_channels=(4, 4), conv_kernels=((3, 3, 3), (3, 3, 3)), fc_channels=(), num_classes=3, dropout_rates=(0.0,))
+    config = ModelConfig(
+        conv_channels=(4, 4),
+        conv_kernels=((3, 3, 3), (3, 3, 3)),
+        fc_channels=(),
+        num_classes=3,
+        dropout_rates=(0.0,),
+    )
     model = _randomised(config).train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     fuse(model)
@@ -58,8 +77,15 @@ def test_fusing_leaves_the_network_unchanged():
 
 
 def test_casting_the_inference_form_leaves_the_network_in_float32():
-    config = ModelConfig(conv_channels=(4, 4), conv_kernels=((3, 3, 3), (3, 3, 3)), fc_channels=(5,), num_classes=3,
-                         dropout_rates=(0.0, 0.0), intermediate_layers=(0,), activation="prelu")
+    config = ModelConfig(
+        conv_channels=(4, 4),
+        conv_kernels=((3, 3, 3), (3, 3, 3)),
+        fc_channels=(5,),
+        num_classes=3,
+        dropout_rates=(0.0, 0.0),
+        intermediate_layers=(0,),
+        activation="prelu",
+    )
     model = _randomised(config)
     fused = fuse(model).to(torch.bfloat16)
     assert all(p.dtype == torch.float32 for p in model.parameters())

@@ -15,6 +15,10 @@ def test_keep_freed_memory_applies_and_large_blocks_then_reuse_pages():
         "for _ in range(5): np.ones(64 << 20, np.uint8)\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)\n"
     )
-    faults = int(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout)
+    faults = int(
+        subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True
+        ).stdout
+    )
     # Without the setting, each 64 MiB block would fault in again: about 16k pages apiece.
     assert faults < 16384

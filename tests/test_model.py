@@ -6,12 +6,11 @@ import math
 
 import pytest
 import torch
+from conftest import ORIGINAL_CONFIGS
 from torch import nn
 
 from livianet.config import ModelConfig, load_training_config
 from livianet.model import LEAKY_SLOPE, ChannelBias, LiviaNet, build_model, centre_crop
-
-from conftest import ORIGINAL_CONFIGS
 
 K3 = (3, 3, 3)
 

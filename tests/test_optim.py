@@ -35,7 +35,13 @@ def _original_update(grads, lr, mu, normalised, nesterov, rmsprop, rho=0.9, eps=
 def test_updates_match_the_original(optimizer, nesterov, normalised):
     rng = np.random.default_rng(0)
     grads = [rng.normal(size=5).astype(np.float64) for _ in range(6)]
-    config = OptimConfig(optimizer=optimizer, learning_rate=0.01, momentum=0.6, nesterov=nesterov, momentum_normalized=normalised)
+    config = OptimConfig(
+        optimizer=optimizer,
+        learning_rate=0.01,
+        momentum=0.6,
+        nesterov=nesterov,
+        momentum_normalized=normalised,
+    )
     param = torch.nn.Parameter(torch.zeros(5, dtype=torch.float64))
     opt = build_optimizer([param], config)
     for g in grads:
@@ -56,7 +62,9 @@ def test_set_learning_rate_keeps_the_sgd_scale():
 @pytest.mark.parametrize("name", ["adam", "adamw"])
 def test_adam_family_builds(name):
     param = torch.nn.Parameter(torch.ones(3))
-    opt = build_optimizer([param], OptimConfig(optimizer=name, learning_rate=0.1, weight_decay=0.01))
+    opt = build_optimizer(
+        [param], OptimConfig(optimizer=name, learning_rate=0.1, weight_decay=0.01)
+    )
     param.grad = torch.ones(3)
     opt.step()
     assert (param < 1).all()

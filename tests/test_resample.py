@@ -26,12 +26,45 @@ def test_spacing_mismatch_is_reported_and_resampled(caplog, capsys, tmp_path, ti
     assert main(["-q", "train", str(ini), "--device", "cpu"]) == 0
     checkpoint = tmp_path / "out" / "TinyRun" / "Networks" / "tiny_Epoch1.pt"
     source = nib.load(str(tiny_dataset / "MR" / "MR_Img1.nii.gz"))
-    coarse = write_nifti(tmp_path / "coarse.nii.gz", np.asarray(source.dataobj)[::2, ::2, :], spacing=(2.0, 2.0, 1.0))
+    coarse = write_nifti(
+        tmp_path / "coarse.nii.gz", np.asarray(source.dataobj)[::2, ::2, :], spacing=(2.0, 2.0, 1.0)
+    )
     with caplog.at_level(logging.WARNING, logger="livianet"):
-        assert main(["segment", str(checkpoint), str(coarse), "--out", str(tmp_path / "plain"), "--device", "cpu"]) == 0
-    assert any("voxel spacing (2.0, 2.0, 1.0) mm differs from the training data's (1.0, 1.0, 1.0) mm" in r.message for r in caplog.records)
+        assert (
+            main(
+                [
+                    "segment",
+                    str(checkpoint),
+                    str(coarse),
+                    "--out",
+                    str(tmp_path / "plain"),
+                    "--device",
+                    "cpu",
+                ]
+            )
+            == 0
+        )
+    assert any(
+        "voxel spacing (2.0, 2.0, 1.0) mm differs from the training data's (1.0, 1.0, 1.0) mm"
+        in r.message
+        for r in caplog.records
+    )
     assert any("--resample" in r.message for r in caplog.records)
-    assert main(["segment", str(checkpoint), str(coarse), "--out", str(tmp_path / "resampled"), "--resample", "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "segment",
+                str(checkpoint),
+                str(coarse),
+                "--out",
+                str(tmp_path / "resampled"),
+                "--resample",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     result = nib.load(str(tmp_path / "resampled" / "Segmentation_coarse.nii.gz"))
     assert result.shape == (12, 12, 24)
     assert np.allclose(result.affine, nib.load(str(coarse)).affine)

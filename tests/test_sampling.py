@@ -91,29 +91,57 @@ def test_batch_targets_are_the_centre_of_the_patch():
     image = (coords[0] * 10000 + coords[1] * 100 + coords[2]).astype(np.float32)
     labels = np.zeros(shape, np.uint8)
     labels[5:9, 6:10, 7:11] = 1
-    model = ModelConfig(conv_channels=(2, 2), conv_kernels=((3, 3, 3), (3, 3, 3)), fc_channels=(), num_classes=2, dropout_rates=(0.0,))
-    train = TrainConfig(batch_size=4, samples_per_subepoch=8, patch_size=(9, 9, 9), segment_patch_size=(9, 9, 9))
+    model = ModelConfig(
+        conv_channels=(2, 2),
+        conv_kernels=((3, 3, 3), (3, 3, 3)),
+        fc_channels=(),
+        num_classes=2,
+        dropout_rates=(0.0,),
+    )
+    train = TrainConfig(
+        batch_size=4, samples_per_subepoch=8, patch_size=(9, 9, 9), segment_patch_size=(9, 9, 9)
+    )
     files = CaseFiles(0, (Path("case.nii.gz"),), None, None)
     case = Case(files=files, image=image[None], label=labels, roi=None, reference=None)  # type: ignore[arg-type]
     prepared = prepare_cases([case], train, model)
-    flat = np.array([np.ravel_multi_index((6, 7, 8), shape), np.ravel_multi_index((10, 3, 12), shape)])
+    flat = np.array(
+        [np.ravel_multi_index((6, 7, 8), shape), np.ravel_multi_index((10, 3, 12), shape)]
+    )
     images, targets = make_batch(prepared, np.zeros(2, np.int64), flat, train, model)
     assert images.shape == (2, 1, 9, 9, 9) and targets.shape == (2, 5, 5, 5)
     for n, centre in enumerate([(6, 7, 8), (10, 3, 12)]):
         middle = images[n, 0, 4, 4, 4]
         assert middle == centre[0] * 10000 + centre[1] * 100 + centre[2]
         lo = [c - 2 for c in centre]
-        expected = np.pad(labels, 4, mode="reflect")[lo[0] + 4 : lo[0] + 9, lo[1] + 4 : lo[1] + 9, lo[2] + 4 : lo[2] + 9]
+        expected = np.pad(labels, 4, mode="reflect")[
+            lo[0] + 4 : lo[0] + 9, lo[1] + 4 : lo[1] + 9, lo[2] + 4 : lo[2] + 9
+        ]
         assert np.array_equal(targets[n], expected)
 
 
 def test_subepoch_stream_shards_like_one_big_batch():
     labels, roi = _labels((16, 16, 16))
     image = np.random.default_rng(0).normal(size=(1, 16, 16, 16)).astype(np.float32)
-    model = ModelConfig(conv_channels=(2,), conv_kernels=((3, 3, 3),), fc_channels=(), num_classes=3, dropout_rates=(0.0,))
-    case = Case(files=CaseFiles(0, (Path("case.nii.gz"),), None, None), image=image, label=labels, roi=roi, reference=None)  # type: ignore[arg-type]
-    single = TrainConfig(batch_size=4, samples_per_subepoch=16, patch_size=(5, 5, 5), segment_patch_size=(5, 5, 5))
-    double = TrainConfig(batch_size=2, samples_per_subepoch=16, patch_size=(5, 5, 5), segment_patch_size=(5, 5, 5))
+    model = ModelConfig(
+        conv_channels=(2,),
+        conv_kernels=((3, 3, 3),),
+        fc_channels=(),
+        num_classes=3,
+        dropout_rates=(0.0,),
+    )
+    case = Case(
+        files=CaseFiles(0, (Path("case.nii.gz"),), None, None),
+        image=image,
+        label=labels,
+        roi=roi,
+        reference=None,
+    )  # type: ignore[arg-type]
+    single = TrainConfig(
+        batch_size=4, samples_per_subepoch=16, patch_size=(5, 5, 5), segment_patch_size=(5, 5, 5)
+    )
+    double = TrainConfig(
+        batch_size=2, samples_per_subepoch=16, patch_size=(5, 5, 5), segment_patch_size=(5, 5, 5)
+    )
     prepared = prepare_cases([case], single, model)
     whole = list(subepoch_batches(prepared, single, model, epoch=1, sub_epoch=0))
     rank0 = list(subepoch_batches(prepared, double, model, 1, 0, rank=0, world_size=2))

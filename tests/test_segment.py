@@ -11,7 +11,9 @@ from livianet.model import build_model
 from livianet.segment import auto_tile, bounding_box, pad_region, segment_volume, split_axis
 
 
-def _model(num_classes: int = 4, intermediate=(1,), kernels=((3, 3, 3), (3, 3, 3), (3, 3, 3))) -> torch.nn.Module:
+def _model(
+    num_classes: int = 4, intermediate=(1,), kernels=((3, 3, 3), (3, 3, 3), (3, 3, 3))
+) -> torch.nn.Module:
     config = ModelConfig(
         conv_channels=(5, 6, 7),
         conv_kernels=kernels,
@@ -70,7 +72,9 @@ def test_roi_limits_work_and_sets_background_outside(rng):
     inside = expected.numpy()[:, roi]
     np.testing.assert_allclose(result.probabilities[:, roi], inside, atol=2e-5)
     assert (result.labels[~roi] == 0).all()
-    assert (result.probabilities[0][~roi] == 1).all() and (result.probabilities[1:][:, ~roi] == 0).all()
+    assert (result.probabilities[0][~roi] == 1).all() and (
+        result.probabilities[1:][:, ~roi] == 0
+    ).all()
 
 
 def test_empty_roi_gives_background(rng):
@@ -89,7 +93,14 @@ def test_bf16_runs_and_mostly_agrees(rng):
 
 
 def test_multichannel_input(rng):
-    config = ModelConfig(conv_channels=(4, 4), conv_kernels=((3, 3, 3), (3, 3, 3)), fc_channels=(), num_classes=3, dropout_rates=(0.0,), in_channels=2)
+    config = ModelConfig(
+        conv_channels=(4, 4),
+        conv_kernels=((3, 3, 3), (3, 3, 3)),
+        fc_channels=(),
+        num_classes=3,
+        dropout_rates=(0.0,),
+        in_channels=2,
+    )
     model = build_model(config).eval()
     image = rng.normal(size=(2, 9, 10, 11)).astype(np.float32)
     expected = _whole_volume(model, image)
@@ -123,7 +134,9 @@ def test_pad_region_equals_cropping_the_padded_volume(rng):
     padded = np.pad(image, pads, mode="reflect")
     for lo, hi in [((0, 0, 0), (10, 11, 12)), ((2, 5, 0), (6, 11, 4)), ((9, 0, 11), (10, 1, 12))]:
         window = pad_region(image, lo, hi, rf)
-        expected = padded[:, lo[0] : hi[0] + rf[0] - 1, lo[1] : hi[1] + rf[1] - 1, lo[2] : hi[2] + rf[2] - 1]
+        expected = padded[
+            :, lo[0] : hi[0] + rf[0] - 1, lo[1] : hi[1] + rf[1] - 1, lo[2] : hi[2] + rf[2] - 1
+        ]
         np.testing.assert_array_equal(window, expected)
 
 

@@ -24,11 +24,26 @@ def test_training_writes_checkpoints_and_reports(tiny_ini):
     config = load_training_config(tiny_ini)
     result = train(config, _options())
     networks = config.run_dir / "Networks"
-    assert sorted(p.name for p in networks.iterdir()) == ["tiny_Epoch1.pt", "tiny_Epoch2.pt", "tiny_best.pt"]
+    assert sorted(p.name for p in networks.iterdir()) == [
+        "tiny_Epoch1.pt",
+        "tiny_Epoch2.pt",
+        "tiny_best.pt",
+    ]
     assert result.last_checkpoint == networks / "tiny_Epoch2.pt"
     state = torch.load(result.last_checkpoint, weights_only=True)
-    for key in ("model_state", "optimizer_state", "epoch", "config", "normalization", "training_spacing",
-                "training_orientation", "livianet_version", "format_version", "metrics", "rng"):
+    for key in (
+        "model_state",
+        "optimizer_state",
+        "epoch",
+        "config",
+        "normalization",
+        "training_spacing",
+        "training_orientation",
+        "livianet_version",
+        "format_version",
+        "metrics",
+        "rng",
+    ):
         assert key in state, key
     assert state["epoch"] == 2 and state["normalization"] == "zscore"
     rows = list(csv.DictReader(open(config.run_dir / "tiny_metrics.csv")))
@@ -79,7 +94,10 @@ def test_resume_when_all_epochs_are_done_does_nothing(tiny_ini):
 
 def test_learns_the_synthetic_structures(tmp_path, tiny_dataset):
     ini = write_tiny_ini(tmp_path, tiny_dataset, epochs=6)
-    text = ini.read_text().replace("number of samples at each SubEpoch Train = 16", "number of samples at each SubEpoch Train = 48")
+    text = ini.read_text().replace(
+        "number of samples at each SubEpoch Train = 16",
+        "number of samples at each SubEpoch Train = 48",
+    )
     text = text.replace("Optimizer Type = 1", "Optimizer Type = adamw")
     ini.write_text(text)
     result = train(load_training_config(ini), _options())
@@ -91,7 +109,9 @@ def test_learns_the_synthetic_structures(tmp_path, tiny_dataset):
 
 def test_trains_without_batch_norm(tmp_path, tiny_dataset):
     ini = write_tiny_ini(tmp_path, tiny_dataset, epochs=1)
-    ini.write_text(ini.read_text().replace("applyBatchNormalization = 1", "applyBatchNormalization = 0"))
+    ini.write_text(
+        ini.read_text().replace("applyBatchNormalization = 1", "applyBatchNormalization = 0")
+    )
     result = train(load_training_config(ini), _options())
     assert np.isfinite(result.history[0]["train_loss"])
     state = load_checkpoint(result.last_checkpoint)["model_state"]
@@ -111,7 +131,9 @@ def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path, tiny_data
         return value * float("nan") if calls["n"] > 8 else value  # 8 steps per epoch
 
     monkeypatch.setattr(losses.SegmentationLoss, "forward", poisoned)
-    with pytest.raises(TrainingError, match=r"epoch 2, sub-epoch 1, batch 1.*last checkpoint is kept"):
+    with pytest.raises(
+        TrainingError, match=r"epoch 2, sub-epoch 1, batch 1.*last checkpoint is kept"
+    ):
         train(config, _options())
     kept = config.run_dir / "Networks" / "tiny_Epoch1.pt"
     assert load_checkpoint(kept)["epoch"] == 1
@@ -143,7 +165,10 @@ def test_npy_transfer_and_freezing(tmp_path, tiny_dataset):
             p.add_(0.5)
     export_npy_weights(donor, tmp_path / "weights")
     ini = write_tiny_ini(tmp_path / "child", tiny_dataset, epochs=1)
-    text = ini.read_text().replace("weight_Initialization_CNN = 1", f"weight_Initialization_CNN = 2\nweights folderName = {tmp_path / 'weights'}\nweights trained indexes = [0, 1]\nfreezeTransferredLayers = 1")
+    text = ini.read_text().replace(
+        "weight_Initialization_CNN = 1",
+        f"weight_Initialization_CNN = 2\nweights folderName = {tmp_path / 'weights'}\nweights trained indexes = [0, 1]\nfreezeTransferredLayers = 1",
+    )
     ini.write_text(text)
     config = load_training_config(ini)
     model, transferred = _initial_model(config, _options())
@@ -153,7 +178,9 @@ def test_npy_transfer_and_freezing(tmp_path, tiny_dataset):
     result = train(config, _options())
     state = load_checkpoint(result.last_checkpoint)
     assert torch.equal(state["model_state"]["conv1.conv.weight"], donor.conv1.conv.weight.detach())
-    assert not torch.equal(state["model_state"]["conv3.conv.weight"], model.conv3.conv.weight.detach())
+    assert not torch.equal(
+        state["model_state"]["conv3.conv.weight"], model.conv3.conv.weight.detach()
+    )
     assert state["frozen_layers"] == ["conv1", "conv2"]
 
 

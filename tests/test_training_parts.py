@@ -25,9 +25,13 @@ def test_flip_swaps_left_and_right_labels():
     for n, flipped in enumerate(flips):
         if flipped:
             assert np.array_equal(out_images[n], images[n][:, ::-1])
-            assert (out_labels[n, 3] == 2).all() and (out_labels[n, 0] == 3).all()  # moved and renamed
+            assert (out_labels[n, 3] == 2).all() and (
+                out_labels[n, 0] == 3
+            ).all()  # moved and renamed
         else:
-            assert np.array_equal(out_images[n], images[n]) and np.array_equal(out_labels[n], labels[n])
+            assert np.array_equal(out_images[n], images[n]) and np.array_equal(
+                out_labels[n], labels[n]
+            )
     assert swap_table(((1, 5), (2, 6)), 7).tolist() == [0, 5, 6, 3, 4, 1, 2]
 
 
@@ -41,7 +45,13 @@ def test_intensity_jitter_stays_within_bounds():
 
 
 def test_penalties_are_the_originals():
-    config = ModelConfig(conv_channels=(2,), conv_kernels=((3, 3, 3),), fc_channels=(), num_classes=2, dropout_rates=(0.0,))
+    config = ModelConfig(
+        conv_channels=(2,),
+        conv_kernels=((3, 3, 3),),
+        fc_channels=(),
+        num_classes=2,
+        dropout_rates=(0.0,),
+    )
     model = build_model(config)
     weights = [p for n, p in model.named_parameters() if n.endswith("conv.weight")]
     expected = sum(1e-3 * w.abs().sum() + 1e-2 * (w**2).sum() for w in weights)
@@ -52,7 +62,15 @@ def test_penalties_are_the_originals():
 def test_class_weights_and_dice_terms():
     logits = torch.randn(2, 3, 4, 4, 4)
     target = torch.randint(0, 3, (2, 4, 4, 4))
-    model = build_model(ModelConfig(conv_channels=(2,), conv_kernels=((1, 1, 1),), fc_channels=(), num_classes=3, dropout_rates=(0.0,)))
+    model = build_model(
+        ModelConfig(
+            conv_channels=(2,),
+            conv_kernels=((1, 1, 1),),
+            fc_channels=(),
+            num_classes=3,
+            dropout_rates=(0.0,),
+        )
+    )
     plain = SegmentationLoss("ce", 3, None, 0, 0)(logits, target, model)
     weighted = SegmentationLoss("ce", 3, (1.0, 5.0, 1.0), 0, 0)(logits, target, model)
     both = SegmentationLoss("dice_ce", 3, None, 0, 0)(logits, target, model)
@@ -66,7 +84,9 @@ def test_early_stopping(tmp_path, tiny_dataset, monkeypatch):
     import livianet.train as train_module
 
     scores = iter([0.5, 0.6, 0.55, 0.58, 0.9, 0.9])
-    monkeypatch.setattr(train_module, "validate", lambda *args, **kwargs: {"val_dice_mean": next(scores)})
+    monkeypatch.setattr(
+        train_module, "validate", lambda *args, **kwargs: {"val_dice_mean": next(scores)}
+    )
     ini = write_tiny_ini(tmp_path, tiny_dataset, epochs=6, extra="earlyStoppingPatience = 2")
     result = train(load_training_config(ini), TrainOptions(device="cpu", progress=False))
     assert result.epochs_completed == 4  # best at epoch 2, then two epochs without a better Dice
@@ -78,7 +98,12 @@ def test_two_channel_training(tmp_path, tiny_dataset):
 
     shutil.copytree(tiny_dataset / "MR", tiny_dataset / "T2")
     ini = write_tiny_ini(tmp_path, tiny_dataset, epochs=1)
-    ini.write_text(ini.read_text().replace(f"imagesFolder = {tiny_dataset}/MR", f'imagesFolder = ["{tiny_dataset}/MR", "{tiny_dataset}/T2"]'))
+    ini.write_text(
+        ini.read_text().replace(
+            f"imagesFolder = {tiny_dataset}/MR",
+            f'imagesFolder = ["{tiny_dataset}/MR", "{tiny_dataset}/T2"]',
+        )
+    )
     config = load_training_config(ini)
     assert config.model.in_channels == 2
     result = train(config, TrainOptions(device="cpu", progress=False))

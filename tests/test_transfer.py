@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import scipy.signal
 import torch
+from conftest import ORIGINAL_CONFIGS, ORIGINAL_WEIGHTS
 
 from livianet.config import ModelConfig, load_training_config
 from livianet.errors import DataError
@@ -20,8 +21,6 @@ from livianet.transfer import (
     load_npy_weights,
     transfer_layers,
 )
-
-from conftest import ORIGINAL_CONFIGS, ORIGINAL_WEIGHTS
 
 K3 = (3, 3, 3)
 

@@ -241,7 +241,11 @@ def _configure_logging(verbose: bool, quiet: bool) -> None:
 
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     handler = logging.StreamHandler(sys.stderr)
-    rank = f"[rank {os.environ.get('RANK', '0')}] " if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
+    rank = (
+        f"[rank {os.environ.get('RANK', '0')}] "
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1
+        else ""
+    )
     plain = "%(message)s" if level > logging.DEBUG else "%(levelname)s %(name)s: %(message)s"
     handler.setFormatter(logging.Formatter(rank + plain))
     root = logging.getLogger("livianet")

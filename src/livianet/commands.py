@@ -204,7 +204,8 @@ def run_export_weights(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from .demo import DemoOptions, run_demo as demo
+    from .demo import DemoOptions
+    from .demo import run_demo as demo
 
     if args.minutes <= 0:
         raise ConfigError(f"--minutes {args.minutes}: expected a positive time budget")

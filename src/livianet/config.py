@@ -64,7 +64,9 @@ class ModelConfig:
 
 
 def _positive_ints(values: Any) -> bool:
-    return all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0 for v in values)
+    return all(
+        isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0 for v in values
+    )
 
 
 def model_problems(model: ModelConfig) -> list[str]:

@@ -56,7 +56,9 @@ def split_cases(count: int) -> Split:
     Split(train=[0, 1, 2, 3], validation=[], test=[4])
     """
     if count < 2:
-        raise DataError(f"the demo needs at least 2 scans (one to train on, one to test), found {count}")
+        raise DataError(
+            f"the demo needs at least 2 scans (one to train on, one to test), found {count}"
+        )
     if count >= 6:
         return Split(list(range(count - 2)), [count - 2], [count - 1])
     return Split(list(range(count - 1)), [], [count - 1])
@@ -86,7 +88,9 @@ def _prepare_data(options: DemoOptions) -> tuple[Path, bool]:
     if options.data is not None:
         for sub in ("MR", "Label", "ROI"):
             if not (options.data / sub).is_dir():
-                raise DataError(f"{options.data}: expected the original layout with MR/, Label/ and ROI/ folders; {sub}/ is missing")
+                raise DataError(
+                    f"{options.data}: expected the original layout with MR/, Label/ and ROI/ folders; {sub}/ is missing"
+                )
         return options.data, False
     from .demo_data import build_default_dataset
 
@@ -135,26 +139,61 @@ def run_demo(options: DemoOptions) -> str:
     if split.validation and not options.quick:
         overrides.setdefault("Training Parameters", {})["validationFrequency"] = "3"
     text = render_config(
-        preset, "demo", "run", out.resolve(), data.resolve(), split.train, split.validation, num_classes, overrides, header
+        preset,
+        "demo",
+        "run",
+        out.resolve(),
+        data.resolve(),
+        split.train,
+        split.validation,
+        num_classes,
+        overrides,
+        header,
     )
     config_path = out / "livianet_demo.ini"
     write_text_atomic(config_path, text)
     config = load_training_config(config_path)
     logger.info(
         "training '%s' on %d scans for up to %.1f minutes (test scan%s %s never trained on)",
-        preset, len(split.train), options.minutes, "s" if len(split.test) > 1 else "", split.test,
+        preset,
+        len(split.train),
+        options.minutes,
+        "s" if len(split.test) > 1 else "",
+        split.test,
     )
     budget = None if options.quick else options.minutes * 60
-    result = train(config, TrainOptions(overwrite=True, device=options.device, time_budget_s=budget, label_names=names))
-    checkpoint = result.best_checkpoint if split.validation and result.best_checkpoint else result.last_checkpoint
+    result = train(
+        config,
+        TrainOptions(
+            overwrite=True, device=options.device, time_budget_s=budget, label_names=names
+        ),
+    )
+    checkpoint = (
+        result.best_checkpoint
+        if split.validation and result.best_checkpoint
+        else result.last_checkpoint
+    )
     last = result.last_checkpoint
     if checkpoint is None:
         raise DataError("training produced no checkpoint")
     train_minutes = sum(row.get("seconds", 0.0) for row in result.history) / 60
     jobs = list_cases(config.data, tuple(split.test), "test")
     seg_dir = out / "segmentations"
-    report = segment_files(checkpoint, jobs, seg_dir, SegmentOptions(device=options.device, names=names, snapshot=True))
-    summary = _summary(report.metric_rows, out, config, checkpoint, last, seg_dir, builtin, train_minutes, time.perf_counter() - started, preset)
+    report = segment_files(
+        checkpoint, jobs, seg_dir, SegmentOptions(device=options.device, names=names, snapshot=True)
+    )
+    summary = _summary(
+        report.metric_rows,
+        out,
+        config,
+        checkpoint,
+        last,
+        seg_dir,
+        builtin,
+        train_minutes,
+        time.perf_counter() - started,
+        preset,
+    )
     write_text_atomic(out / "summary.txt", summary + "\n")
     _write_results_json(out / "results.json", report.metric_rows, train_minutes, preset, checkpoint)
     return summary
@@ -170,7 +209,9 @@ def structure_table(rows: list[dict[str, Any]]) -> tuple[str, float]:
         pred, gt = volumes.setdefault(row["label"], ([], []))
         pred.append(row["volume_pred_mm3"])
         gt.append(row["volume_gt_mm3"])
-    lines = [f"{'structure':<18} {'Dice':>6} {'HD95 mm':>8} {'volume mm3':>11} {'reference mm3':>14}"]
+    lines = [
+        f"{'structure':<18} {'Dice':>6} {'HD95 mm':>8} {'volume mm3':>11} {'reference mm3':>14}"
+    ]
     for item in summary:
         pred, gt = volumes[item["label"]]
         lines.append(
@@ -182,7 +223,18 @@ def structure_table(rows: list[dict[str, Any]]) -> tuple[str, float]:
     return "\n".join(lines), mean
 
 
-def _summary(rows, out: Path, config, checkpoint: Path, last: Path | None, seg_dir: Path, builtin: bool, train_minutes: float, total_seconds: float, preset: str) -> str:
+def _summary(
+    rows,
+    out: Path,
+    config,
+    checkpoint: Path,
+    last: Path | None,
+    seg_dir: Path,
+    builtin: bool,
+    train_minutes: float,
+    total_seconds: float,
+    preset: str,
+) -> str:
     from .runfiles import RunPaths
 
     table, mean = structure_table(rows)
@@ -216,7 +268,9 @@ def _summary(rows, out: Path, config, checkpoint: Path, last: Path | None, seg_d
     return "\n".join(lines)
 
 
-def _write_results_json(path: Path, rows, train_minutes: float, preset: str, checkpoint: Path) -> None:
+def _write_results_json(
+    path: Path, rows, train_minutes: float, preset: str, checkpoint: Path
+) -> None:
     def clean(value: Any) -> Any:
         return None if isinstance(value, float) and not math.isfinite(value) else value
 

@@ -140,7 +140,13 @@ def synchronise_batch_norm(model: torch.nn.Module, device: torch.device) -> torc
         return torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     for name, child in list(model.named_children()):
         if isinstance(child, torch.nn.BatchNorm3d) and not isinstance(child, CpuSyncBatchNorm):
-            replacement = CpuSyncBatchNorm(child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats)
+            replacement = CpuSyncBatchNorm(
+                child.num_features,
+                child.eps,
+                child.momentum,
+                child.affine,
+                child.track_running_stats,
+            )
             replacement.load_state_dict(child.state_dict())
             replacement.train(child.training)
             setattr(model, name, replacement)

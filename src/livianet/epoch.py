@@ -66,16 +66,31 @@ def train_epoch(session: Session, epoch: int, planned_epochs: int) -> EpochStats
         if sub and _past(session):
             return EpochStats(_mean(losses), samples * info.world_size, compute, cut_short=True)
         torch.manual_seed(torch_seed(train_cfg.seed, epoch, sub))
-        batches = subepoch_batches(session.prepared, train_cfg, session.config.model, epoch, sub, info.rank, info.world_size)
+        batches = subepoch_batches(
+            session.prepared,
+            train_cfg,
+            session.config.model,
+            epoch,
+            sub,
+            info.rank,
+            info.world_size,
+        )
         title = f"epoch {epoch + 1}/{train_cfg.num_epochs} sub {sub + 1}/{train_cfg.num_subepochs}"
         bar = _progress(batches, steps, title, session.progress and info.is_main)
         for step, (images, targets) in enumerate(bar):
             if step and _past(session):
                 return EpochStats(_mean(losses), samples * info.world_size, compute, cut_short=True)
-            rate = learning_rate(train_cfg.optim, epoch, (sub * steps + step) / total_steps, planned_epochs)
+            rate = learning_rate(
+                train_cfg.optim, epoch, (sub * steps + step) / total_steps, planned_epochs
+            )
             set_learning_rate(session.optimizer, train_cfg.optim, rate)
             tick = time.perf_counter()
-            value = _step(session, images, targets, f"epoch {epoch + 1}, sub-epoch {sub + 1}, batch {step + 1}")
+            value = _step(
+                session,
+                images,
+                targets,
+                f"epoch {epoch + 1}, sub-epoch {sub + 1}, batch {step + 1}",
+            )
             compute += time.perf_counter() - tick
             if value is None:
                 continue

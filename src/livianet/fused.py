@@ -47,11 +47,17 @@ class Affine(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # In the input's dtype: under bf16 autocast, fp32 buffers would promote the activations.
-        shape = (1, -1) + (1,) * (x.dim() - 2)  # channels on axis 1, for volumes and (voxels, channels)
-        return torch.addcmul(self.shift.to(x.dtype).view(shape), x, self.scale.to(x.dtype).view(shape))
+        shape = (1, -1) + (1,) * (
+            x.dim() - 2
+        )  # channels on axis 1, for volumes and (voxels, channels)
+        return torch.addcmul(
+            self.shift.to(x.dtype).view(shape), x, self.scale.to(x.dtype).view(shape)
+        )
 
 
-def _folded_conv(conv: nn.Conv3d, scale: torch.Tensor | None, shift: torch.Tensor | None) -> nn.Conv3d:
+def _folded_conv(
+    conv: nn.Conv3d, scale: torch.Tensor | None, shift: torch.Tensor | None
+) -> nn.Conv3d:
     """``conv`` followed by the per-channel affine ``(scale, shift)``, as one convolution."""
     out = nn.Conv3d(conv.in_channels, conv.out_channels, conv.kernel_size, bias=True)
     weight = conv.weight.detach().float()
@@ -85,9 +91,15 @@ class FusedLiviaNet(nn.Module):
         self.acts = nn.ModuleList()
         self.convs = nn.ModuleList()
         for index, block in enumerate(blocks):
-            separate = index == 0 or (index < num_conv and index - 1 in kept) or (index == num_conv and last in kept)
+            separate = (
+                index == 0
+                or (index < num_conv and index - 1 in kept)
+                or (index == num_conv and last in kept)
+            )
             self.pre.append(Affine(*affine_of(block.norm)) if separate else nn.Identity())
-            self.acts.append(copy.deepcopy(block.act))  # its own copy: casting it must not touch the model
+            self.acts.append(
+                copy.deepcopy(block.act)
+            )  # its own copy: casting it must not touch the model
             following = None
             if index < last and index not in kept:
                 following = affine_of(blocks[index + 1].norm)
@@ -104,7 +116,9 @@ class FusedLiviaNet(nn.Module):
             if last in kept:
                 self.crop_affines.append(nn.Identity())
             else:
-                self.crop_affines.append(Affine(fc_scale[start : start + width], fc_shift[start : start + width]))
+                self.crop_affines.append(
+                    Affine(fc_scale[start : start + width], fc_shift[start : start + width])
+                )
             start += width
         self.num_conv = num_conv
         self.kept = kept
@@ -117,7 +131,10 @@ class FusedLiviaNet(nn.Module):
                 outputs[index] = x
         if outputs:
             size = tuple(x.shape[2:])
-            crops = [affine(centre_crop(outputs[layer], size)) for affine, layer in zip(self.crop_affines, self.config.intermediate_layers)]
+            crops = [
+                affine(centre_crop(outputs[layer], size))
+                for affine, layer in zip(self.crop_affines, self.config.intermediate_layers)
+            ]
             x = torch.cat([x, *crops], dim=1)
         return self._pointwise(x)
 

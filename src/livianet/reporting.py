@@ -37,7 +37,9 @@ def _cell(value: Any) -> Any:
     return "" if value is None else value
 
 
-def write_curves(rows: list[dict[str, Any]], path: Path, title: str, names: dict[int, str] | None = None) -> None:
+def write_curves(
+    rows: list[dict[str, Any]], path: Path, title: str, names: dict[int, str] | None = None
+) -> None:
     """The loss and validation-Dice picture; classes carry their names when known."""
     if names:
         rows = [{_named(key, names): value for key, value in row.items()} for row in rows]
@@ -79,7 +81,9 @@ def run_log(path: Path | None) -> Iterator[None]:
         handler.close()
 
 
-def log_run_header(log_file: Path | None, config_plain: dict[str, Any], seed: int, device: str, precision: str) -> None:
+def log_run_header(
+    log_file: Path | None, config_plain: dict[str, Any], seed: int, device: str, precision: str
+) -> None:
     """Versions, device and seed to the log; the resolved config to the run's log file only."""
     import numpy
     import torch
@@ -88,7 +92,13 @@ def log_run_header(log_file: Path | None, config_plain: dict[str, Any], seed: in
 
     logger.info(
         "livianet %s, torch %s, numpy %s, python %s; device %s, precision %s, seed %d",
-        __version__, torch.__version__, numpy.__version__, platform.python_version(), device, precision, seed,
+        __version__,
+        torch.__version__,
+        numpy.__version__,
+        platform.python_version(),
+        device,
+        precision,
+        seed,
     )
     if log_file is not None:
         with open(log_file, "a", encoding="utf-8") as handle:

@@ -42,7 +42,9 @@ class RunPaths:
         return self.best if self.best.exists() else None
 
 
-def check_fresh_start(paths: RunPaths, network_name: str, resume: Path | None, overwrite: bool) -> None:
+def check_fresh_start(
+    paths: RunPaths, network_name: str, resume: Path | None, overwrite: bool
+) -> None:
     """Refuse to train from scratch over an existing run's checkpoints."""
     existing = list_epoch_checkpoints(paths.networks, network_name)
     if existing and resume is None and not overwrite:

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .model import LiviaNet
 from .precision import autocast, memory_format
 
 logger = logging.getLogger(__name__)
@@ -64,7 +63,12 @@ def bounding_box(mask: np.ndarray | None, shape: Size3) -> tuple[Size3, Size3]:
     return tuple(int(c[0]) for c in coords), tuple(int(c[-1]) + 1 for c in coords)  # type: ignore[return-value]
 
 
-def auto_tile(model: torch.nn.Module, batch: int, budget: int = DEFAULT_MEMORY_BUDGET, bytes_per_value: int = 4) -> int:
+def auto_tile(
+    model: torch.nn.Module,
+    batch: int,
+    budget: int = DEFAULT_MEMORY_BUDGET,
+    bytes_per_value: int = 4,
+) -> int:
     """Largest cubic output tile whose live activations fit ``budget``.
 
     Alive at once, at most: the widest conv layer's input and output, the
@@ -117,12 +121,18 @@ def tile_plan(
     lo, hi = bounding_box(roi, shape)
     if any(h <= l for l, h in zip(lo, hi)):
         return [], (0, 0, 0)
-    side = tile or auto_tile(model, batch_size, bytes_per_value=2 if precision in ("bf16", "fp16") else 4)
+    side = tile or auto_tile(
+        model, batch_size, bytes_per_value=2 if precision in ("bf16", "fp16") else 4
+    )
     axes = [split_axis(l, h, side) for l, h in zip(lo, hi)]
     size: Size3 = tuple(a[1] for a in axes)  # type: ignore[assignment]
     origins = [(x, y, z) for x in axes[0][0] for y in axes[1][0] for z in axes[2][0]]
     if roi is not None:
-        origins = [o for o in origins if roi[o[0] : o[0] + size[0], o[1] : o[1] + size[1], o[2] : o[2] + size[2]].any()]
+        origins = [
+            o
+            for o in origins
+            if roi[o[0] : o[0] + size[0], o[1] : o[1] + size[1], o[2] : o[2] + size[2]].any()
+        ]
     return origins, size
 
 

@@ -66,7 +66,10 @@ def load_cases(config: TrainingConfig, indexes: tuple[int, ...], role: str) -> l
     if not indexes:
         return []
     files = list_cases(config.data, indexes, role)
-    cases = [load_case(f, config.train.normalization, config.model.num_classes, need_label=True) for f in files]
+    cases = [
+        load_case(f, config.train.normalization, config.model.num_classes, need_label=True)
+        for f in files
+    ]
     for case in cases:
         check_channels(case, config.model.in_channels)
     return cases
@@ -77,7 +80,9 @@ def _initial_model(config: TrainingConfig, options: TrainOptions) -> tuple[Livia
     model = build_model(config.model, seed=config.train.seed)
     transferred: list[str] = []
     if config.transfer.weights_folder is not None:
-        transferred += load_npy_weights(model, config.transfer.weights_folder, config.transfer.weights_indexes)
+        transferred += load_npy_weights(
+            model, config.transfer.weights_folder, config.transfer.weights_indexes
+        )
     source = options.init_from or config.transfer.init_from
     if source is not None:
         copied = transfer_layers(model, load_checkpoint(source)["model_state"])
@@ -110,7 +115,9 @@ def train(config: TrainingConfig, options: TrainOptions | None = None) -> TrainR
             distributed.barrier()
 
 
-def _model_and_state(config: TrainingConfig, options: TrainOptions) -> tuple[LiviaNet, list[str], dict[str, Any] | None]:
+def _model_and_state(
+    config: TrainingConfig, options: TrainOptions
+) -> tuple[LiviaNet, list[str], dict[str, Any] | None]:
     """The network to train, its frozen layers, and the checkpoint it resumes from (if any)."""
     if options.resume is None:
         model, transferred = _initial_model(config, options)
@@ -125,24 +132,41 @@ def _model_and_state(config: TrainingConfig, options: TrainOptions) -> tuple[Liv
     return model, frozen, state
 
 
-def _session(config: TrainingConfig, options: TrainOptions, device: torch.device, info: DistInfo, precision: str, prepared) -> tuple[Session, dict[str, Any] | None]:
+def _session(
+    config: TrainingConfig,
+    options: TrainOptions,
+    device: torch.device,
+    info: DistInfo,
+    precision: str,
+    prepared,
+) -> tuple[Session, dict[str, Any] | None]:
     model, frozen, state = _model_and_state(config, options)
-    model = model.to(device)  # training runs fastest in the default layout (channels-last slows its backward)
+    model = model.to(
+        device
+    )  # training runs fastest in the default layout (channels-last slows its backward)
     if info.enabled and config.model.batch_norm:
         model = distributed.synchronise_batch_norm(model, device)
     if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed patch shapes: let cuDNN pick its fastest kernels
+        torch.backends.cudnn.benchmark = (
+            True  # fixed patch shapes: let cuDNN pick its fastest kernels
+        )
     runner: torch.nn.Module = model
     if info.enabled:
-        runner = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        runner = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
     optim = config.train.optim
     optimizer = build_optimizer((p for p in model.parameters() if p.requires_grad), optim)
     if state is not None and "optimizer_state" in state:
         try:
             optimizer.load_state_dict(state["optimizer_state"])
         except (ValueError, KeyError) as exc:
-            raise CheckpointError(f"{options.resume}: optimiser state does not fit this optimiser ({exc})") from None
-    loss_fn = SegmentationLoss(config.train.loss, config.model.num_classes, config.train.class_weights, optim.l1, optim.l2)
+            raise CheckpointError(
+                f"{options.resume}: optimiser state does not fit this optimiser ({exc})"
+            ) from None
+    loss_fn = SegmentationLoss(
+        config.train.loss, config.model.num_classes, config.train.class_weights, optim.l1, optim.l2
+    )
     session = Session(
         config=config,
         model=runner,
@@ -160,33 +184,60 @@ def _session(config: TrainingConfig, options: TrainOptions, device: torch.device
     return session, state
 
 
-def _train(config: TrainingConfig, options: TrainOptions, device: torch.device, info: DistInfo, paths: RunPaths) -> TrainResult:
+def _train(
+    config: TrainingConfig,
+    options: TrainOptions,
+    device: torch.device,
+    info: DistInfo,
+    paths: RunPaths,
+) -> TrainResult:
     train_cfg = config.train
     precision = resolve_precision(train_cfg.precision, device)
     plain_config = to_plain(config)
-    log_run_header(paths.log if info.is_main else None, plain_config, train_cfg.seed, str(device), precision)
+    log_run_header(
+        paths.log if info.is_main else None, plain_config, train_cfg.seed, str(device), precision
+    )
     cases = load_cases(config, config.train_indexes, "training")
     validation = load_cases(config, config.validation_indexes, "validation") if info.is_main else []
     reference = cases[0].reference
-    record = RunRecord(config, plain_config, list(reference.spacing), reference.orientation, options.label_names)
-    session, state = _session(config, options, device, info, precision, prepare_cases(cases, train_cfg, config.model))
+    record = RunRecord(
+        config, plain_config, list(reference.spacing), reference.orientation, options.label_names
+    )
+    session, state = _session(
+        config, options, device, info, precision, prepare_cases(cases, train_cfg, config.model)
+    )
     del cases
 
     start_epoch = int(state["epoch"]) if state else 0
     history: list[dict[str, Any]] = list(state.get("metrics", [])) if state else []
-    best: dict[str, Any] = {"dice": -math.inf, "epoch": None, "stale": 0, **(state.get("best", {}) if state else {})}
+    best: dict[str, Any] = {
+        "dice": -math.inf,
+        "epoch": None,
+        "stale": 0,
+        **(state.get("best", {}) if state else {}),
+    }
     if state:
         logger.info("resuming from %s after epoch %d", options.resume, start_epoch)
     if start_epoch >= train_cfg.num_epochs:
-        logger.info("already trained %d of %d epochs: nothing to do", start_epoch, train_cfg.num_epochs)
-        return TrainResult(paths.run_dir, options.resume, paths.existing_best(), history, start_epoch, session.core)
+        logger.info(
+            "already trained %d of %d epochs: nothing to do", start_epoch, train_cfg.num_epochs
+        )
+        return TrainResult(
+            paths.run_dir, options.resume, paths.existing_best(), history, start_epoch, session.core
+        )
     if info.is_main:
         logger.info(
             "network: %d parameters, receptive field %s, patches %s -> %s; %d training and %d validation cases",
-            count_parameters(session.core), list(config.model.receptive_field), list(train_cfg.patch_size),
-            list(config.model.output_size(train_cfg.patch_size)), len(session.prepared), len(validation),
+            count_parameters(session.core),
+            list(config.model.receptive_field),
+            list(train_cfg.patch_size),
+            list(config.model.output_size(train_cfg.patch_size)),
+            len(session.prepared),
+            len(validation),
         )
-    settings = InferenceSettings(device=device, precision=precision, largest_component=train_cfg.largest_component)
+    settings = InferenceSettings(
+        device=device, precision=precision, largest_component=train_cfg.largest_component
+    )
     board = TensorBoard(paths.tensorboard if info.is_main else None)
     planned = train_cfg.num_epochs
     started = time.perf_counter()
@@ -209,14 +260,35 @@ def _train(config: TrainingConfig, options: TrainOptions, device: torch.device, 
             }
             if stats.cut_short:
                 row["cut_short"] = True
-            due = (epoch + 1) % train_cfg.validation_frequency == 0 or epoch + 1 == train_cfg.num_epochs or stats.cut_short
+            due = (
+                (epoch + 1) % train_cfg.validation_frequency == 0
+                or epoch + 1 == train_cfg.num_epochs
+                or stats.cut_short
+            )
             if info.is_main and validation and due:
-                row.update(validate(session.core, validation, settings, paths.validation if options.save_validation else None))
+                row.update(
+                    validate(
+                        session.core,
+                        validation,
+                        settings,
+                        paths.validation if options.save_validation else None,
+                    )
+                )
             row["seconds"] = time.perf_counter() - epoch_start
             history.append(row)
             improved = update_best(best, row, epoch + 1)
             if info.is_main:
-                last_path = save_epoch(record, session.core, session.optimizer, epoch + 1, history, best, session.frozen, paths, improved)
+                last_path = save_epoch(
+                    record,
+                    session.core,
+                    session.optimizer,
+                    epoch + 1,
+                    history,
+                    best,
+                    session.frozen,
+                    paths,
+                    improved,
+                )
                 write_metrics_table(history, paths.metrics)
                 write_curves(history, paths.curves, config.network_name, options.label_names)
                 board.scalars(row, epoch + 1)
@@ -230,10 +302,19 @@ def _train(config: TrainingConfig, options: TrainOptions, device: torch.device, 
                 break
     finally:
         board.close()
-    return TrainResult(paths.run_dir, last_path, paths.existing_best(), history, epoch + 1, session.core)
+    return TrainResult(
+        paths.run_dir, last_path, paths.existing_best(), history, epoch + 1, session.core
+    )
 
 
-def _plan(train_cfg, options: TrainOptions, best: dict[str, Any], epoch: int, start_epoch: int, started: float) -> tuple[int, str]:
+def _plan(
+    train_cfg,
+    options: TrainOptions,
+    best: dict[str, Any],
+    epoch: int,
+    start_epoch: int,
+    started: float,
+) -> tuple[int, str]:
     """The epochs the schedule should plan for, and why to stop now (empty: go on)."""
     planned = train_cfg.num_epochs
     patience = train_cfg.early_stopping_patience

@@ -17,9 +17,13 @@ from .model import LiviaNet
 from .outputs import segmentation_path
 
 
-def validate(model: LiviaNet, cases: list[Case], settings: InferenceSettings, save_to: Path | None) -> dict[str, Any]:
+def validate(
+    model: LiviaNet, cases: list[Case], settings: InferenceSettings, save_to: Path | None
+) -> dict[str, Any]:
     """``val_dice_mean`` and ``val_dice_<k>`` over ``cases`` (segmented as ``livianet segment`` does)."""
-    model = prepare_for_inference(copy.deepcopy(model), settings)  # inference layout; training copy untouched
+    model = prepare_for_inference(
+        copy.deepcopy(model), settings
+    )  # inference layout; training copy untouched
     num_classes = model.config.num_classes
     per_case = []
     for case in cases:
@@ -27,10 +31,17 @@ def validate(model: LiviaNet, cases: list[Case], settings: InferenceSettings, sa
         assert case.label is not None
         per_case.append(case_dice(result.labels, case.label, num_classes))
         if save_to is not None:
-            save_volume(result.labels, segmentation_path(save_to, case.files.images[0]), case.reference, kind="label")
+            save_volume(
+                result.labels,
+                segmentation_path(save_to, case.files.images[0]),
+                case.reference,
+                kind="label",
+            )
     dice = np.vstack(per_case)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=RuntimeWarning)  # a class absent everywhere has NaN Dice
+        warnings.simplefilter(
+            "ignore", category=RuntimeWarning
+        )  # a class absent everywhere has NaN Dice
         per_class = np.nanmean(dice, axis=0)
         row: dict[str, Any] = {"val_dice_mean": float(np.nanmean(per_class))}
     for k, value in enumerate(per_class, start=1):
@@ -59,7 +70,12 @@ def epoch_line(row: dict[str, Any], num_epochs: int) -> str:
         f"{row['samples_per_s']:.1f} samples/s",
     ]
     if "val_dice_mean" in row:
-        keys = sorted((k for k in row if k.startswith("val_dice_") and k != "val_dice_mean"), key=lambda k: int(k.rsplit("_", 1)[1]))
-        parts.append(f"val Dice {row['val_dice_mean']:.4f} [{' '.join(f'{row[k]:.3f}' for k in keys)}]")
+        keys = sorted(
+            (k for k in row if k.startswith("val_dice_") and k != "val_dice_mean"),
+            key=lambda k: int(k.rsplit("_", 1)[1]),
+        )
+        parts.append(
+            f"val Dice {row['val_dice_mean']:.4f} [{' '.join(f'{row[k]:.3f}' for k in keys)}]"
+        )
     parts.append(f"{row['seconds']:.1f} s")
     return ", ".join(parts)
