@@ -111,11 +111,15 @@ def pair_files(pred: str | os.PathLike[str], gt: str | os.PathLike[str]) -> list
     by_stem: dict[str, list[Path]] = {}
     for g in gts:
         by_stem.setdefault(strip_volume_suffix(g.name), []).append(g)
+    by_role_free: dict[str, list[Path]] = {}
+    for stem, files in by_stem.items():
+        if (key := _role_free(stem)) is not None:
+            by_role_free.setdefault(key, []).extend(files)
     pairs: list[tuple[Path, Path]] = []
     unmatched: list[str] = []
     claimed: dict[Path, Path] = {}
     for p in preds:
-        match = _match_gt(p, by_name, by_stem)
+        match = _match_gt(p, by_name, by_stem, by_role_free)
         if match is None:
             unmatched.append(p.name)
             continue
@@ -350,39 +354,38 @@ def _label_map(volume: Volume) -> np.ndarray:
     return data
 
 
-def _match_gt(pred: Path, by_name: dict[str, Path], by_stem: dict[str, list[Path]]) -> Path | None:
+def _match_gt(
+    pred: Path,
+    by_name: dict[str, Path],
+    by_stem: dict[str, list[Path]],
+    by_role_free: dict[str, list[Path]],
+) -> Path | None:
     candidates = [pred.name]
     if pred.name.startswith(SEGMENTATION_PREFIX):
         candidates.append(pred.name[len(SEGMENTATION_PREFIX) :])
     for name in candidates:
         if name in by_name:
             return by_name[name]
-    for name in candidates:
-        found = by_stem.get(strip_volume_suffix(name), [])
-        if len(found) > 1:
-            listed = ", ".join(str(g) for g in found)
-            raise DataError(f"{pred}: matches several ground-truth files ({listed}); keep one")
-        if found:
-            return found[0]
-    return _match_after_role_prefix(pred, candidates[-1], by_stem)
+    stems = [strip_volume_suffix(name) for name in candidates]
+    for stem in stems:
+        if stem in by_stem:
+            return _only(pred, by_stem[stem])
+    # Last resort, the original's layout: MR_Img5 pairs with GT_Img5.
+    key = _role_free(stems[-1])
+    return _only(pred, by_role_free[key]) if key in by_role_free else None
+
+
+def _only(pred: Path, found: list[Path]) -> Path:
+    if len(found) > 1:
+        listed = ", ".join(str(g) for g in found)
+        raise DataError(f"{pred}: matches several ground-truth files ({listed}); keep one")
+    return found[0]
 
 
 def _role_free(stem: str) -> str | None:
     """``Img5`` from ``MR_Img5`` or ``GT_Img5``: the original's layout names files by role."""
     role, sep, rest = stem.partition("_")
     return rest if sep and role and rest else None
-
-
-def _match_after_role_prefix(pred: Path, name: str, by_stem: dict[str, list[Path]]) -> Path | None:
-    """Last resort: ``MR_Img5`` pairs with ``GT_Img5`` when no other GT ends in ``_Img5``."""
-    key = _role_free(strip_volume_suffix(name))
-    if key is None:
-        return None
-    found = [g for stem, files in by_stem.items() if _role_free(stem) == key for g in files]
-    if len(found) > 1:
-        listed = ", ".join(str(g) for g in found)
-        raise DataError(f"{pred}: matches several ground-truth files ({listed}); keep one")
-    return found[0] if found else None
 
 
 def _kind(path: Path) -> str:
