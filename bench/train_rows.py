@@ -23,7 +23,7 @@ def render(
     architecture: dict[str, str] | None = None,
 ) -> str:
     """A preset's INI with ``training`` (and ``architecture``) overrides, no validation scans."""
-    from livianet.presets import render_config
+    from livianet.config.presets import render_config
 
     return render_config(
         preset,
@@ -40,7 +40,7 @@ def render(
 
 
 def preset_value(preset: str, key: str) -> str:
-    from livianet.presets import PRESETS
+    from livianet.config.presets import PRESETS
 
     return {s.key: s.value for s in PRESETS[preset]["Training Parameters"]}[key]
 
@@ -66,9 +66,9 @@ def output_voxels_per_sample(preset: str, receptive_field: int = 19) -> int:
 
 def quick_checkpoint(path: Path) -> Path:
     """A small random network with the paper's geometry (receptive field 19, multi-scale links)."""
-    from livianet.checkpoint import save_checkpoint
-    from livianet.config import ModelConfig, to_plain
-    from livianet.model import build_model
+    from livianet.networks.checkpoint import save_checkpoint
+    from livianet.config.schema import ModelConfig, to_plain
+    from livianet.networks.livianet import build_model
 
     config = ModelConfig(
         conv_channels=(8, 8, 8, 12, 12, 12, 16, 16, 16),
@@ -131,7 +131,7 @@ def trained_checkpoint(
     child = run_child(command, root / f"{name}.out")
     if child.returncode:
         raise SystemExit(f"training failed (exit {child.returncode}):\n{log_tail(child.log)}")
-    from livianet.checkpoint import list_epoch_checkpoints
+    from livianet.networks.checkpoint import list_epoch_checkpoints
 
     epochs = list_epoch_checkpoints(root / name / "Networks", name)
     if not epochs:
@@ -177,7 +177,7 @@ def training_run(
     """
     import torch
 
-    from livianet.precision import resolve_precision
+    from livianet.runtime.precision import resolve_precision
 
     name = f"{preset}_{precision}_{samples}"
     root = work / "train"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import ORIGINAL_CONFIGS
 
-from livianet.config import (
+from livianet.config.schema import (
     ModelConfig,
     load_segmentation_config,
     load_training_config,

@@ -8,16 +8,16 @@ from pathlib import Path
 
 from conftest import ORIGINAL_CONFIGS
 
-from livianet import config_docs
-from livianet import config_keys as ck
-from livianet.config import load_training_config
+from livianet.config import docs as config_docs
+from livianet.config import keys as ck
+from livianet.config.schema import load_training_config
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "config.md"
 
 
 def test_docs_equal_the_generated_text() -> None:
     assert DOCS.read_text(encoding="utf-8") == config_docs.render(), (
-        "docs/config.md is stale: run `python -m livianet.config_docs --write`"
+        "docs/config.md is stale: run `python -m livianet.config.docs --write`"
     )
 
 
@@ -96,7 +96,7 @@ def test_write_option_and_stdout_agree(tmp_path: Path) -> None:
     assert config_docs.main(["--write", str(target)]) == 0
     assert target.read_text(encoding="utf-8") == config_docs.render()
     result = subprocess.run(
-        [sys.executable, "-m", "livianet.config_docs"],
+        [sys.executable, "-m", "livianet.config.docs"],
         capture_output=True,
         text=True,
         check=True,

@@ -17,8 +17,8 @@ from conftest import ORIGINAL_CONFIGS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from livianet import config_keys as ck
-from livianet.config import (
+from livianet.config import keys as ck
+from livianet.config.schema import (
     ModelConfig,
     SegmentationConfig,
     TrainingConfig,
@@ -28,7 +28,7 @@ from livianet.config import (
     model_problems,
     to_plain,
 )
-from livianet.config_values import ValueProblem
+from livianet.config.values import ValueProblem
 from livianet.errors import ConfigError
 
 ORIGINALS = ("LiviaNET_Config.ini", "LiviaNET_Config_NeuroPaper.ini", "LiviaNET_Segmentation.ini")

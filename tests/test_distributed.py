@@ -14,16 +14,16 @@ import pytest
 import torch
 from conftest import write_tiny_ini
 
-from livianet.config import load_training_config
-from livianet.train import TrainOptions, train
+from livianet.config.schema import load_training_config
+from livianet.training.trainer import TrainOptions, train
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
 
 HARNESS = """
 import os, sys, torch
-from livianet.config import load_training_config
-from livianet.train import TrainOptions, train
-from livianet import distributed
+from livianet.config.schema import load_training_config
+from livianet.training.trainer import TrainOptions, train
+from livianet.runtime import distributed
 
 result = train(load_training_config(sys.argv[1]), TrainOptions(device="cpu", progress=False))
 rank = int(os.environ["RANK"])

@@ -1,4 +1,4 @@
-"""Tests for livianet.evaluate on small NIfTI files with anisotropic voxels."""
+"""Tests for livianet.evaluation.evaluate on small NIfTI files with anisotropic voxels."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import scipy.io
 
 from livianet.errors import DataError
-from livianet.evaluate import (
+from livianet.evaluation.evaluate import (
     COLUMNS,
     LEGEND,
     evaluate_files,
@@ -22,7 +22,7 @@ from livianet.evaluate import (
     summary_by_label,
     write_metrics_csv,
 )
-from livianet.labelnames import load_label_names
+from livianet.io.label_names import load_label_names
 
 ZOOMS = (1.0, 1.5, 2.0)
 

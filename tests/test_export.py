@@ -9,12 +9,12 @@ import pytest
 import torch
 from torch import nn
 
-from livianet.checkpoint import save_checkpoint
-from livianet.cli import main
-from livianet.config import ModelConfig, to_plain
+from livianet.networks.checkpoint import save_checkpoint
+from livianet.cli.main import main
+from livianet.config.schema import ModelConfig, to_plain
 from livianet.errors import ConfigError
-from livianet.export import export_model
-from livianet.model import LiviaNet, build_model
+from livianet.networks.export import export_model
+from livianet.networks.livianet import LiviaNet, build_model
 
 # Mixed kernel sizes (an odd crop offset on some axes) and two multi-scale layers.
 CONFIG = ModelConfig(

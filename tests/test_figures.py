@@ -1,4 +1,4 @@
-"""Tests for livianet.figures: snapshot and training-curve PNGs."""
+"""Tests for livianet.reporting.figures: snapshot and training-curve PNGs."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ pytest.importorskip("matplotlib")
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.image import imread  # noqa: E402
 
-from livianet.figures import (  # noqa: E402
+from livianet.reporting.figures import (  # noqa: E402
     OVERLAY_ALPHA,
     label_colours,
     save_snapshot,

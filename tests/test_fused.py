@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from livianet.config import ModelConfig
-from livianet.fused import fuse
-from livianet.model import ChannelBias, build_model
+from livianet.config.schema import ModelConfig
+from livianet.networks.folded import fuse
+from livianet.networks.livianet import ChannelBias, build_model
 
 
 def _randomised(config: ModelConfig) -> torch.nn.Module:

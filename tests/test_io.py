@@ -14,8 +14,8 @@ import pytest
 import scipy.io
 
 from livianet.errors import DataError
-from livianet.fileutil import atomic_path, write_text_atomic
-from livianet.io import (
+from livianet.atomic import atomic_path, write_text_atomic
+from livianet.io.volumes import (
     Volume,
     list_volume_files,
     load_npy,

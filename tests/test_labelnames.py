@@ -1,4 +1,4 @@
-"""Tests for livianet.labelnames: each accepted format and each error."""
+"""Tests for livianet.io.label_names: each accepted format and each error."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from livianet.errors import DataError
-from livianet.labelnames import label_name, load_label_names
+from livianet.io.label_names import label_name, load_label_names
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

@@ -11,8 +11,8 @@ import scipy.io
 from conftest import write_nifti
 
 from livianet.errors import DataError
-from livianet.io import load_volume
-from livianet.labels import (
+from livianet.io.volumes import load_volume
+from livianet.data.relabel import (
     consecutive_mapping,
     distinct_values,
     output_file,

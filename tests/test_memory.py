@@ -9,7 +9,7 @@ import sys
 def test_keep_freed_memory_applies_and_large_blocks_then_reuse_pages():
     script = (
         "import resource, numpy as np\n"
-        "from livianet.memory import keep_freed_memory\n"
+        "from livianet.runtime.allocator import keep_freed_memory\n"
         "assert keep_freed_memory() is True\n"
         "np.ones(64 << 20, np.uint8); before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
         "for _ in range(5): np.ones(64 << 20, np.uint8)\n"

@@ -1,4 +1,4 @@
-"""Tests for livianet.metrics: hand-computed cases, a brute-force check, empty masks."""
+"""Tests for livianet.evaluation.metrics: hand-computed cases, a brute-force check, empty masks."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
-from livianet import metrics
-from livianet.metrics import (
+from livianet.evaluation import metrics
+from livianet.evaluation.metrics import (
     assd,
     boundary,
     dice,
@@ -253,7 +253,8 @@ def test_bad_arguments_raise_with_values() -> None:
 
 
 def test_doctests() -> None:
-    from livianet import evaluate, labelnames
+    from livianet.evaluation import evaluate
+    from livianet.io import label_names as labelnames
 
     for module in (metrics, labelnames, evaluate):
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)

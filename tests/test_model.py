@@ -9,8 +9,8 @@ import torch
 from conftest import ORIGINAL_CONFIGS
 from torch import nn
 
-from livianet.config import ModelConfig, load_training_config
-from livianet.model import LEAKY_SLOPE, ChannelBias, LiviaNet, build_model, centre_crop
+from livianet.config.schema import ModelConfig, load_training_config
+from livianet.networks.livianet import LEAKY_SLOPE, ChannelBias, LiviaNet, build_model, centre_crop
 
 K3 = (3, 3, 3)
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from livianet.config import OptimConfig
-from livianet.optim import build_optimizer, learning_rate, set_learning_rate
+from livianet.config.schema import OptimConfig
+from livianet.training.optim import build_optimizer, learning_rate, set_learning_rate
 
 
 def _original_update(grads, lr, mu, normalised, nesterov, rmsprop, rho=0.9, eps=1e-4):

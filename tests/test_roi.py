@@ -8,8 +8,8 @@ import scipy.io
 from conftest import write_nifti
 
 from livianet.errors import DataError
-from livianet.io import load_volume
-from livianet.roi import process_roi_folder, roi_from_image
+from livianet.io.volumes import load_volume
+from livianet.data.roi import process_roi_folder, roi_from_image
 
 
 def blob_image() -> np.ndarray:

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from livianet.config import ModelConfig
-from livianet.model import build_model
-from livianet.segment import auto_tile, bounding_box, pad_region, segment_volume, split_axis
+from livianet.config.schema import ModelConfig
+from livianet.networks.livianet import build_model
+from livianet.inference.tiling import auto_tile, bounding_box, pad_region, segment_volume, split_axis
 
 
 def _model(

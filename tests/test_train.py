@@ -9,11 +9,11 @@ import pytest
 import torch
 from conftest import write_tiny_ini
 
-from livianet.checkpoint import load_checkpoint
-from livianet.config import load_training_config
+from livianet.networks.checkpoint import load_checkpoint
+from livianet.config.schema import load_training_config
 from livianet.errors import TrainingError
-from livianet.train import TrainOptions, _initial_model, train
-from livianet.transfer import export_npy_weights
+from livianet.training.trainer import TrainOptions, _initial_model, train
+from livianet.networks.transfer import export_npy_weights
 
 
 def _options(**kwargs) -> TrainOptions:
@@ -119,7 +119,7 @@ def test_trains_without_batch_norm(tmp_path, tiny_dataset):
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path, tiny_dataset, monkeypatch):
-    from livianet import losses
+    from livianet.training import losses
 
     config = load_training_config(write_tiny_ini(tmp_path, tiny_dataset, epochs=3))
     original = losses.SegmentationLoss.forward
@@ -141,7 +141,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path, tiny_data
 
 
 def test_non_finite_loss_can_skip_batches(tmp_path, tiny_dataset, monkeypatch):
-    from livianet import losses
+    from livianet.training import losses
 
     ini = write_tiny_ini(tmp_path, tiny_dataset, epochs=1, extra="nonFiniteLoss = skip")
     original = losses.SegmentationLoss.forward

@@ -6,11 +6,11 @@ import numpy as np
 import torch
 from conftest import write_tiny_ini
 
-from livianet.augment import augment_batch, swap_table
-from livianet.config import AugmentConfig, ModelConfig, load_training_config
-from livianet.losses import SegmentationLoss, soft_dice_loss, weight_penalty
-from livianet.model import build_model
-from livianet.train import TrainOptions, train
+from livianet.training.augment import augment_batch, swap_table
+from livianet.config.schema import AugmentConfig, ModelConfig, load_training_config
+from livianet.training.losses import SegmentationLoss, soft_dice_loss, weight_penalty
+from livianet.networks.livianet import build_model
+from livianet.training.trainer import TrainOptions, train
 
 
 def test_flip_swaps_left_and_right_labels():
@@ -81,7 +81,7 @@ def test_class_weights_and_dice_terms():
 
 
 def test_early_stopping(tmp_path, tiny_dataset, monkeypatch):
-    import livianet.train as train_module
+    import livianet.training.trainer as train_module
 
     scores = iter([0.5, 0.6, 0.55, 0.58, 0.9, 0.9])
     monkeypatch.setattr(

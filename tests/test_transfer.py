@@ -11,10 +11,10 @@ import scipy.signal
 import torch
 from conftest import ORIGINAL_CONFIGS, ORIGINAL_WEIGHTS
 
-from livianet.config import ModelConfig, load_training_config
+from livianet.config.schema import ModelConfig, load_training_config
 from livianet.errors import DataError
-from livianet.model import LiviaNet, build_model
-from livianet.transfer import (
+from livianet.networks.livianet import LiviaNet, build_model
+from livianet.networks.transfer import (
     export_npy_weights,
     freeze_layers,
     list_npy,

@@ -2,10 +2,37 @@
 
 A PyTorch re-creation of Dolz, Desrosiers and Ben Ayed, "3D fully convolutional
 networks for subcortical segmentation in MRI: a large-scale study" (NeuroImage
-2018). Heavy modules (torch) are imported by the subcommands that need them, so
-``import livianet`` and ``livianet --help`` stay instant.
+2018). The public API is loaded on first use (PEP 562), so ``import livianet``
+and ``livianet --help`` stay instant: torch is imported only when a name that
+needs it is asked for.
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
 
-__all__ = ["__version__"]
+import importlib
+from typing import Any
+
+from livianet.version import __version__
+
+# Public name -> module that defines it.
+_API = {
+    "train": "livianet.training.trainer",
+    "TrainOptions": "livianet.training.trainer",
+    "load_training_config": "livianet.config",
+    "load_segmentation_config": "livianet.config",
+}
+
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str) -> Any:
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'livianet' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

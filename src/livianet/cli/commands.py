@@ -1,0 +1,227 @@
+"""The subcommands behind ``livianet``: argument handling only, work lives in the modules."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from livianet.errors import ConfigError, DataError
+
+logger = logging.getLogger(__name__)
+
+
+def _names(path: Path | None) -> dict[int, str] | None:
+    if path is None:
+        return None
+    from livianet.io.label_names import load_label_names
+
+    return load_label_names(path)
+
+
+def _legacy_resume(args: argparse.Namespace) -> Path | None:
+    """The original's ``CONFIG 0`` (new network) and ``CONFIG 1 MODEL`` (continue MODEL)."""
+    if not args.legacy:
+        return args.resume
+    mode, *rest = args.legacy
+    if mode == "0" and not rest:
+        return args.resume
+    if not rest:
+        raise ConfigError(
+            f"train {args.config} {mode}: expected a model file after {mode} (the original form is CONFIG 1 MODEL)"
+        )
+    if len(rest) > 1:
+        raise ConfigError(f"train: unexpected arguments {rest[1:]}")
+    if args.resume is not None:
+        raise ConfigError("train: give the model either positionally or with --resume, not both")
+    return Path(rest[0])
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from livianet.config.schema import load_training_config
+
+    config = load_training_config(args.config, data_root=args.data_root)
+    resume = _legacy_resume(args)
+    if args.dry_run:
+        from livianet.cli.dryrun import dry_run
+
+        text, problems = dry_run(config)
+        print(text)
+        return 1 if problems else 0
+    from livianet.training.trainer import TrainOptions, train
+
+    options = TrainOptions(
+        resume=resume,
+        overwrite=args.overwrite,
+        device=args.device,
+        init_from=args.init_from,
+        time_budget_s=args.minutes * 60 if args.minutes else None,
+        label_names=_names(args.names),
+    )
+    from livianet.runtime import distributed
+
+    try:
+        result = train(config, options)
+    finally:
+        distributed.shutdown()
+    if not distributed.env_info().is_main:
+        return 0
+    if result.last_checkpoint is not None:
+        print(f"last checkpoint: {result.last_checkpoint}")
+    if result.best_checkpoint is not None:
+        print(f"best checkpoint: {result.best_checkpoint}")
+    return 0
+
+
+def _is_config(path: Path) -> bool:
+    return path.suffix.lower() in (".ini", ".cfg", ".conf")
+
+
+def run_segment(args: argparse.Namespace) -> int:
+    from livianet.inference.files import SegmentOptions, jobs_from_config, jobs_from_files, segment_files
+
+    if _is_config(args.first):
+        from livianet.config.schema import load_segmentation_config
+
+        if len(args.rest) != 1:
+            raise ConfigError(
+                f"segment {args.first}: expected exactly one checkpoint after the INI file, got {len(args.rest)} paths"
+            )
+        if args.roi or args.gt:
+            raise ConfigError(
+                "segment: --roi and --gt are for the file form; the INI form reads ROIFolder and GroundTruthFolder"
+            )
+        config = load_segmentation_config(args.first, data_root=args.data_root)
+        checkpoint = args.rest[0]
+        jobs = jobs_from_config(config)
+        out = args.out or _ini_output_folder(checkpoint, args.output_root)
+    else:
+        if args.out is None:
+            raise ConfigError("segment CKPT IMAGE...: --out DIR is required")
+        checkpoint = args.first
+        from livianet.networks.checkpoint import load_checkpoint, stored_model_config
+
+        channels = stored_model_config(load_checkpoint(checkpoint), checkpoint).in_channels
+        jobs = jobs_from_files(list(args.rest), args.roi, args.gt, channels)
+        out = args.out
+    options = SegmentOptions(
+        device=args.device,
+        precision=args.precision,
+        tile=args.tile,
+        batch_size=args.batch,
+        probabilities=args.probabilities,
+        largest_component=None
+        if args.largest_component is None
+        else args.largest_component == "on",
+        names=_names(args.names),
+        snapshot=args.snapshot,
+        resample=args.resample,
+    )
+    if args.tile is not None and args.tile < 1:
+        raise ConfigError(f"--tile {args.tile}: expected a positive number of voxels")
+    if args.batch < 1:
+        raise ConfigError(f"--batch {args.batch}: expected a positive number of tiles")
+    from livianet.runtime import distributed
+
+    try:
+        report = segment_files(checkpoint, jobs, out, options)
+    finally:
+        distributed.shutdown()
+    if not distributed.env_info().is_main:
+        return 0
+    if report.metric_rows:
+        from livianet.evaluation.evaluate import format_metrics_table
+
+        print(format_metrics_table(report.metric_rows))
+    print(f"outputs in {out}")
+    return 0
+
+
+def _ini_output_folder(checkpoint: Path, output_root: Path) -> Path:
+    """``<output root>/<folderName>/Pred/Testing``, folderName from the checkpoint's config."""
+    from livianet.networks.checkpoint import load_checkpoint
+
+    state = load_checkpoint(checkpoint)
+    folder = state.get("config", {}).get("folder_name") or state.get("network_name") or "livianet"
+    return output_root / folder / "Pred" / "Testing"
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from livianet.evaluation.evaluate import evaluate_files, format_metrics_table, pair_files, write_metrics_csv
+
+    rows = evaluate_files(pair_files(args.pred, args.gt), names=_names(args.names))
+    print(format_metrics_table(rows))
+    if args.csv:
+        write_metrics_csv(rows, args.csv)
+        print(f"table written to {args.csv}")
+    return 0
+
+
+def _format(args: argparse.Namespace) -> str | None:
+    code = {"0": "nifti", "1": "mat"}.get(args.format_code) if args.format_code else None
+    if code and args.format and code != args.format:
+        raise ConfigError(
+            f"format code {args.format_code} ({code}) contradicts --format {args.format}"
+        )
+    return args.format or code
+
+
+def run_labels(args: argparse.Namespace) -> int:
+    from livianet.data.relabel import process_label_folder
+
+    mapping = process_label_folder(args.in_dir, args.out_dir, args.num_classes, _format(args))
+    print(f"{len(mapping)} label values mapped: {mapping}; written to {args.out_dir}")
+    return 0
+
+
+def run_roi(args: argparse.Namespace) -> int:
+    from livianet.data.roi import process_roi_folder
+
+    written = process_roi_folder(
+        args.in_dir, args.out_dir, args.threshold, args.fill_holes, args.largest, _format(args)
+    )
+    print(f"{len(written)} ROI masks written to {args.out_dir}")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from livianet.networks.export import export_model
+
+    path = export_model(args.checkpoint, args.output)
+    print(f"exported to {path}")
+    return 0
+
+
+def run_export_weights(args: argparse.Namespace) -> int:
+    from livianet.networks.checkpoint import load_checkpoint, model_from_checkpoint
+    from livianet.networks.transfer import export_npy_weights
+
+    model = model_from_checkpoint(load_checkpoint(args.checkpoint), args.checkpoint)
+    written = export_npy_weights(model, args.out_dir)
+    print(f"{len(written)} layer files written to {args.out_dir}")
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from livianet.demo.run import DemoOptions
+    from livianet.demo.run import run_demo as demo
+
+    if args.minutes <= 0:
+        raise ConfigError(f"--minutes {args.minutes}: expected a positive time budget")
+    if args.data is not None and not args.data.is_dir():
+        raise DataError(
+            f"{args.data}: data folder not found (expected MR/, Label/ and ROI/ inside)"
+        )
+    summary = demo(
+        DemoOptions(
+            out=args.out,
+            data=args.data,
+            minutes=args.minutes,
+            preset=args.preset,
+            quick=args.quick,
+            device=args.device,
+        )
+    )
+    sys.stdout.write(summary + "\n")
+    return 0

@@ -1,0 +1,294 @@
+"""The ``livianet`` command: one program, one subcommand per job.
+
+Heavy libraries (torch, scipy, nibabel) are imported inside the subcommands so
+that ``livianet --help`` answers at once. Problems caused by input end with one
+line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from livianet.version import __version__
+from livianet.errors import LivianetError
+
+logger = logging.getLogger("livianet")
+
+EXIT_ERROR = 1
+
+
+def _add_runtime(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="auto, cpu, cuda or cuda:N (default: auto; under torchrun, the GPU of LOCAL_RANK)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads for PyTorch (default: PyTorch's choice)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="livianet",
+        description="LiviaNET 3-D CNNs for brain-structure segmentation in MRI: train, segment, evaluate.",
+    )
+    parser.add_argument("--version", action="version", version=f"livianet {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    train = commands.add_parser(
+        "train",
+        help="train a network from an INI config",
+        description="Train a network from an INI config (the original LiviaNET files load unchanged).",
+    )
+    train.add_argument("config", type=Path, help="training INI file")
+    train.add_argument(
+        "legacy",
+        nargs="*",
+        help="the original's positional form: 0 (new network) or 1 MODEL (continue MODEL)",
+    )
+    train.add_argument("--resume", type=Path, metavar="CKPT", help="continue from this checkpoint")
+    train.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start from scratch even if this run already has checkpoints",
+    )
+    train.add_argument(
+        "--dry-run", action="store_true", help="print settings, data pairing and network, then exit"
+    )
+    train.add_argument(
+        "--data-root",
+        type=Path,
+        metavar="DIR",
+        help="look up each data folder (MR, Label, ROI) by its last name under DIR",
+    )
+    train.add_argument(
+        "--init-from",
+        type=Path,
+        metavar="CKPT",
+        help="initialise matching layers from a livianet checkpoint",
+    )
+    train.add_argument(
+        "--names", type=Path, metavar="FILE", help="label names (JSON or TSV) stored with the model"
+    )
+    train.add_argument(
+        "--minutes",
+        type=float,
+        default=None,
+        help="stop after the epoch that reaches this training time",
+    )
+    _add_runtime(train)
+
+    segment = commands.add_parser(
+        "segment",
+        help="segment scans with a trained checkpoint",
+        description="Segment scans: `livianet segment SEG.ini CKPT` (the original form) or `livianet segment CKPT IMAGE... --out DIR`.",
+    )
+    segment.add_argument("first", type=Path, help="segmentation INI, or the checkpoint")
+    segment.add_argument(
+        "rest", nargs="+", type=Path, help="the checkpoint (INI form), or image files"
+    )
+    segment.add_argument(
+        "--out",
+        type=Path,
+        help="output folder (INI form default: <output root>/<folderName>/Pred/Testing)",
+    )
+    segment.add_argument("--roi", type=Path, nargs="+", help="ROI masks, one per image")
+    segment.add_argument(
+        "--gt", type=Path, nargs="+", help="reference label maps, one per image: adds metrics.csv"
+    )
+    segment.add_argument(
+        "--data-root", type=Path, metavar="DIR", help="INI form: look up data folders under DIR"
+    )
+    segment.add_argument(
+        "--output-root",
+        type=Path,
+        default=Path("outputFiles"),
+        help="INI form: output root (default ./outputFiles)",
+    )
+    segment.add_argument(
+        "--probabilities", action="store_true", help="also write ProbMap_class_<c>_ files (float32)"
+    )
+    segment.add_argument(
+        "--largest-component",
+        choices=("on", "off"),
+        help="keep each class's largest component (default: as trained)",
+    )
+    segment.add_argument(
+        "--names", type=Path, metavar="FILE", help="label names (JSON or TSV) for the tables"
+    )
+    segment.add_argument("--snapshot", action="store_true", help="write a QA picture per image")
+    segment.add_argument(
+        "--resample",
+        action="store_true",
+        help="resample scans whose spacing differs from the training data's",
+    )
+    segment.add_argument(
+        "--precision",
+        default="auto",
+        choices=("auto", "float32", "bf16", "fp16"),
+        help="numeric precision (default auto: bf16 where faster)",
+    )
+    segment.add_argument(
+        "--tile",
+        type=int,
+        default=None,
+        help="output tile side in voxels (default: sized for speed and memory)",
+    )
+    segment.add_argument("--batch", type=int, default=1, help="tiles per forward pass")
+    _add_runtime(segment)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="Dice, Jaccard, HD95, ASSD and volumes of predictions against references"
+    )
+    evaluate.add_argument("pred", type=Path, help="predicted label map, or a folder of them")
+    evaluate.add_argument(
+        "gt", type=Path, help="reference label map, or a folder (paired by file name)"
+    )
+    evaluate.add_argument("--names", type=Path, metavar="FILE", help="label names (JSON or TSV)")
+    evaluate.add_argument("--csv", type=Path, metavar="FILE", help="write the table as CSV")
+
+    labels = commands.add_parser(
+        "labels", help="make label values consecutive across a folder (processLabels)"
+    )
+    labels.add_argument("in_dir", type=Path)
+    labels.add_argument("out_dir", type=Path)
+    labels.add_argument("num_classes", type=int, help="number of classes including background")
+    labels.add_argument(
+        "format_code",
+        nargs="?",
+        choices=("0", "1"),
+        help="the original's format code: 0 NIfTI, 1 MATLAB",
+    )
+    labels.add_argument(
+        "--format", choices=("nifti", "mat"), help="output format (default: as the input)"
+    )
+
+    roi = commands.add_parser("roi", help="build ROI masks from images (generateROI)")
+    roi.add_argument("in_dir", type=Path)
+    roi.add_argument("out_dir", type=Path)
+    roi.add_argument(
+        "format_code",
+        nargs="?",
+        choices=("0", "1"),
+        help="the original's format code: 0 NIfTI, 1 MATLAB",
+    )
+    roi.add_argument(
+        "--threshold", type=float, default=0.0, help="mask = image > threshold (default 0)"
+    )
+    roi.add_argument("--fill-holes", action="store_true", help="fill holes inside the mask")
+    roi.add_argument(
+        "--largest", action="store_true", help="keep only the largest connected component"
+    )
+    roi.add_argument(
+        "--format", choices=("nifti", "mat"), help="output format (default: as the input)"
+    )
+
+    export = commands.add_parser(
+        "export", help="export a checkpoint to ONNX (.onnx) or torch.export (.pt2)"
+    )
+    export.add_argument("checkpoint", type=Path)
+    export.add_argument("output", type=Path, help="OUT.onnx or OUT.pt2")
+
+    weights = commands.add_parser(
+        "export-weights", help="write per-layer .npy weights (the original's format)"
+    )
+    weights.add_argument("checkpoint", type=Path)
+    weights.add_argument("out_dir", type=Path)
+
+    demo = commands.add_parser(
+        "demo", help="train, segment and report on an example dataset, end to end"
+    )
+    demo.add_argument(
+        "--out",
+        type=Path,
+        default=Path("livianet-demo"),
+        help="output folder (default ./livianet-demo)",
+    )
+    demo.add_argument(
+        "--data",
+        type=Path,
+        help="a folder in the original layout (MR/ Label/ ROI/); default: built-in example",
+    )
+    demo.add_argument(
+        "--minutes", type=float, default=5.0, help="training time budget in minutes (default 5)"
+    )
+    demo.add_argument(
+        "--preset",
+        default=None,
+        help="network preset (default: fast; `paper` for the NeuroImage network)",
+    )
+    demo.add_argument(
+        "--quick",
+        action="store_true",
+        help="a tiny run that checks the whole pipeline in about a minute",
+    )
+    _add_runtime(demo)
+    return parser
+
+
+def _configure_logging(verbose: bool, quiet: bool) -> None:
+    import os
+
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    rank = (
+        f"[rank {os.environ.get('RANK', '0')}] "
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1
+        else ""
+    )
+    plain = "%(message)s" if level > logging.DEBUG else "%(levelname)s %(name)s: %(message)s"
+    handler.setFormatter(logging.Formatter(rank + plain))
+    root = logging.getLogger("livianet")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads is not None:
+        import torch
+
+        if threads < 1:
+            raise LivianetError(f"--threads {threads}: expected a positive number")
+        torch.set_num_threads(threads)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    _configure_logging(args.verbose, args.quiet)
+    from livianet.cli import commands
+
+    handler = getattr(commands, f"run_{args.command.replace('-', '_')}")
+    if args.command in ("train", "segment", "demo"):
+        from livianet.runtime.allocator import keep_freed_memory
+
+        keep_freed_memory()
+    try:
+        _set_threads(getattr(args, "threads", None))
+        return int(handler(args) or 0)
+    except LivianetError as exc:
+        print(f"livianet: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except MemoryError:
+        print("livianet: error: out of memory; try a smaller --tile or batch", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as exc:
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"livianet: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("livianet: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,233 @@
+"""Cases: pairing image, label and ROI files by index, loading and checking them.
+
+The original paired files by position in each folder's sorted listing and
+silently trained on nothing when a folder was wrong; here every mismatch is an
+error naming the folder, the index and what was expected.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from livianet.config.schema import DataConfig
+from livianet.errors import DataError
+from livianet.io.volumes import Volume, list_volume_files, load_volume, strip_volume_suffix
+
+logger = logging.getLogger(__name__)
+
+AFFINE_TOLERANCE = 1e-3  # mm; image, label and ROI must share their grid
+
+
+@dataclass(frozen=True)
+class CaseFiles:
+    """The files of one case: one image per channel, optional label and ROI."""
+
+    index: int
+    images: tuple[Path, ...]
+    label: Path | None
+    roi: Path | None
+
+    @property
+    def name(self) -> str:
+        return strip_volume_suffix(self.images[0].name)
+
+
+@dataclass
+class Case:
+    """A loaded case: ``image`` is ``(C, X, Y, Z)`` float32 after normalisation."""
+
+    files: CaseFiles
+    image: np.ndarray
+    label: np.ndarray | None
+    roi: np.ndarray | None
+    reference: Volume
+
+    @property
+    def name(self) -> str:
+        return self.files.name
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.image.shape[1:]  # type: ignore[return-value]
+
+
+def folder_listing(folder: Path, what: str) -> list[Path]:
+    if not folder.exists():
+        raise DataError(f"{folder}: {what} folder not found")
+    if not folder.is_dir():
+        raise DataError(f"{folder}: {what} folder is not a directory")
+    files = list_volume_files(folder)
+    if not files:
+        raise DataError(f"{folder}: {what} folder holds no .nii, .nii.gz or .mat files")
+    return files
+
+
+def folder_problems(data: DataConfig) -> list[str]:
+    """Every missing or empty folder, and unequal file counts, as sentences."""
+    problems = []
+    listings: dict[str, list[Path]] = {}
+    folders = [
+        (f"image (channel {i})" if len(data.image_folders) > 1 else "image", f)
+        for i, f in enumerate(data.image_folders)
+    ]
+    if data.label_folder is not None:
+        folders.append(("label", data.label_folder))
+    if data.roi_folder is not None:
+        folders.append(("ROI", data.roi_folder))
+    for what, folder in folders:
+        try:
+            listings[f"{what} folder {folder}"] = folder_listing(folder, what)
+        except DataError as exc:
+            problems.append(str(exc))
+    counts = {name: len(files) for name, files in listings.items()}
+    if len(set(counts.values())) > 1:
+        listing = ", ".join(f"{n} files in {name}" for name, n in counts.items())
+        problems.append(
+            f"folders hold different numbers of files: {listing}; cases pair by sorted position"
+        )
+    return problems
+
+
+def list_cases(data: DataConfig, indexes: tuple[int, ...], role: str) -> list[CaseFiles]:
+    """Files of each case at ``indexes`` (positions in the sorted listings).
+
+    Raises:
+        DataError: a folder is missing or empty, counts differ, or an index
+            points past the files.
+    """
+    problems = folder_problems(data)
+    if problems:
+        raise DataError("; ".join(problems))
+    images = [folder_listing(f, "image") for f in data.image_folders]
+    labels = folder_listing(data.label_folder, "label") if data.label_folder else None
+    rois = folder_listing(data.roi_folder, "ROI") if data.roi_folder else None
+    count = len(images[0])
+    outside = [i for i in indexes if i >= count]
+    if outside:
+        listed = " and ".join(str(i) for i in outside)
+        plural = "es" if len(outside) > 1 else ""
+        verb = "point" if len(outside) > 1 else "points"
+        raise DataError(
+            f"{role} index{plural} {listed} {verb} past the {count} images in {data.image_folders[0]} (valid: 0..{count - 1})"
+        )
+    return [
+        CaseFiles(
+            index=i,
+            images=tuple(listing[i] for listing in images),
+            label=labels[i] if labels else None,
+            roi=rois[i] if rois else None,
+        )
+        for i in indexes
+    ]
+
+
+def normalise_intensities(image: np.ndarray, mask: np.ndarray | None, method: str) -> np.ndarray:
+    """Per-channel z-score inside ``mask`` (nonzero voxels when no mask), or nothing.
+
+    >>> normalise_intensities(np.array([[[[0.0, 2.0, 4.0]]]]), None, "zscore").round(3).tolist()
+    [[[[-3.0, -1.0, 1.0]]]]
+    """
+    image = image.astype(np.float32, copy=False)
+    if method == "none":
+        return image
+    if method != "zscore":
+        raise ValueError(f"unknown normalization {method!r}")
+    out = np.empty_like(image)
+    for c, channel in enumerate(image):
+        region = mask if mask is not None else channel != 0
+        values = channel[region] if region.any() else channel.ravel()
+        mean = float(values.mean(dtype=np.float64))
+        std = float(values.std(dtype=np.float64))
+        out[c] = (channel - mean) / (std if std > 1e-8 else 1.0)
+    return out
+
+
+def _check_grid(reference: Volume, other: Volume, what: str) -> None:
+    if other.spatial_shape != reference.spatial_shape:
+        raise DataError(
+            f"{other.path}: {what} shape {other.spatial_shape} differs from image {reference.path.name} "
+            f"shape {reference.spatial_shape}"
+        )
+    if reference.header is not None and other.header is not None:
+        gap = float(np.abs(other.affine - reference.affine).max())
+        if gap > AFFINE_TOLERANCE:
+            raise DataError(
+                f"{other.path}: {what} affine differs from image {reference.path.name} by {gap:.4g} mm "
+                f"(tolerance {AFFINE_TOLERANCE} mm): they are not on the same grid"
+            )
+
+
+def _finite(volume: Volume) -> None:
+    if volume.data.dtype.kind == "f" and not np.isfinite(volume.data).all():
+        bad = int((~np.isfinite(volume.data)).sum())
+        raise DataError(f"{volume.path}: {bad} voxels are NaN or Inf")
+
+
+def load_label(path: Path, num_classes: int | None) -> Volume:
+    volume = load_volume(path)
+    if volume.data.ndim != 3:
+        raise DataError(f"{path}: label map has shape {volume.data.shape}, expected 3-D")
+    _finite(volume)
+    data = volume.data
+    if data.dtype.kind == "f":
+        if not np.array_equal(data, np.rint(data)):
+            raise DataError(f"{path}: label map holds non-integer values")
+    if data.min() < 0:
+        raise DataError(f"{path}: label map holds negative values (min {data.min()})")
+    if num_classes is not None and data.max() >= num_classes:
+        found = np.unique(data)
+        bad = [int(v) for v in found if v >= num_classes]
+        raise DataError(
+            f"{path}: label values {bad[:10]} are >= n_classes = {num_classes}; make labels consecutive with `livianet labels`"
+        )
+    return volume
+
+
+def load_case(
+    files: CaseFiles, normalization: str, num_classes: int | None = None, need_label: bool = False
+) -> Case:
+    """Load and check one case; the image is normalised as configured."""
+    channels = []
+    reference = load_volume(files.images[0])
+    for position, path in enumerate(files.images):
+        volume = reference if position == 0 else load_volume(path)
+        _finite(volume)
+        if position:
+            _check_grid(reference, volume, "image channel")
+        channels.append(volume.channels.astype(np.float32, copy=False))
+    image = np.concatenate(channels, axis=0) if len(channels) > 1 else channels[0]
+    label = None
+    if files.label is not None:
+        label_volume = load_label(files.label, num_classes)
+        _check_grid(reference, label_volume, "label")
+        label = label_volume.data.astype(
+            np.int64 if num_classes is None or num_classes > 255 else np.uint8
+        )
+    elif need_label:
+        raise DataError(f"case {files.name}: a label map is required for training")
+    roi = None
+    if files.roi is not None:
+        roi_volume = load_volume(files.roi)
+        if roi_volume.data.ndim != 3:
+            raise DataError(f"{files.roi}: ROI has shape {roi_volume.data.shape}, expected 3-D")
+        _check_grid(reference, roi_volume, "ROI")
+        _finite(roi_volume)
+        roi = roi_volume.data > 0
+        if not roi.any():
+            raise DataError(f"{files.roi}: ROI is empty (no nonzero voxel)")
+    image = normalise_intensities(image, roi, normalization)
+    return Case(files=files, image=image, label=label, roi=roi, reference=reference)
+
+
+def check_channels(case: Case, expected: int) -> None:
+    """The network was built for ``expected`` input channels; refuse anything else."""
+    found = case.image.shape[0]
+    if found != expected:
+        raise DataError(
+            f"{case.files.images[0]}: {found} channel{'s' if found != 1 else ''}, but the network expects "
+            f"{expected} (one per image folder or file)"
+        )

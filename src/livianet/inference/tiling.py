@@ -1,0 +1,210 @@
+"""Whole-volume inference by exact tiling.
+
+The network has only valid convolutions: output voxel ``v`` depends on the
+padded input window ``[v, v + RF)``. Output tiles stitched without overlap
+therefore equal one pass over the whole padded volume, with no blending. Work
+is limited to the ROI's bounding box, tiles without ROI voxels are skipped, and
+tiles are sized for speed within a memory budget.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from livianet.runtime.precision import autocast, memory_format
+
+logger = logging.getLogger(__name__)
+
+Size3 = tuple[int, int, int]
+DEFAULT_MEMORY_BUDGET = 1 << 30  # bytes of activations per batch of tiles
+MAX_TILE = 128  # output side; beyond it the halo saved no longer pays for the memory
+
+
+@dataclass
+class Segmentation:
+    """Labels ``(X, Y, Z)``; probabilities ``(K, X, Y, Z)`` float32 when asked for."""
+
+    labels: np.ndarray
+    probabilities: np.ndarray | None
+
+
+def split_axis(start: int, stop: int, tile: int) -> tuple[list[int], int]:
+    """Even tile starts covering ``[start, stop)`` with tiles no larger than ``tile``.
+
+    The span is cut into ``n = ceil(len / tile)`` near-equal tiles, so little
+    work is repeated; all tiles share one size (the last may overlap its
+    neighbour by under ``n`` voxels) so they can be batched.
+
+    >>> split_axis(0, 140, 64)
+    ([0, 47, 93], 47)
+    >>> split_axis(5, 10, 64)
+    ([5], 5)
+    """
+    length = stop - start
+    count = max(1, math.ceil(length / tile))
+    size = math.ceil(length / count)
+    starts = [min(start + i * size, stop - size) for i in range(count)]
+    return starts, size
+
+
+def bounding_box(mask: np.ndarray | None, shape: Size3) -> tuple[Size3, Size3]:
+    if mask is None:
+        return (0, 0, 0), tuple(shape)  # type: ignore[return-value]
+    coords = [
+        np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis))) for axis in range(3)
+    ]
+    if any(c.size == 0 for c in coords):
+        return (0, 0, 0), (0, 0, 0)
+    return tuple(int(c[0]) for c in coords), tuple(int(c[-1]) + 1 for c in coords)  # type: ignore[return-value]
+
+
+def auto_tile(
+    model: torch.nn.Module,
+    batch: int,
+    budget: int = DEFAULT_MEMORY_BUDGET,
+    bytes_per_value: int = 4,
+) -> int:
+    """Largest cubic output tile whose live activations fit ``budget``.
+
+    Alive at once, at most: the widest conv layer's input and output, the
+    outputs kept for the multi-scale connection, and their concatenation (the
+    1x1x1 layers run in small chunks and add little).
+    """
+    config = model.config
+    rf = max(model.receptive_field)
+    kept = sum(config.conv_channels[i] for i in config.intermediate_layers)
+    channels = 2 * max(config.conv_channels) + kept + config.fc_in_channels
+    for side in range(MAX_TILE, 8, -1):
+        if batch * channels * (side + rf - 1) ** 3 * bytes_per_value <= budget:
+            return side
+    return 9
+
+
+def pad_region(image: np.ndarray, lo: Size3, hi: Size3, rf: Size3) -> np.ndarray:
+    """The input window for outputs ``[lo, hi)``: reflect-padded only where it leaves the volume.
+
+    Reflecting a crop that touches the volume edge equals cropping the
+    reflected volume, so the whole volume is never padded.
+    """
+    before = [(r - 1) // 2 for r in rf]
+    after = [r - 1 - b for r, b in zip(rf, before)]
+    shape = image.shape[1:]
+    src_lo = [max(l - b, 0) for l, b in zip(lo, before)]
+    src_hi = [min(h + a, s) for h, a, s in zip(hi, after, shape)]
+    crop = image[:, src_lo[0] : src_hi[0], src_lo[1] : src_hi[1], src_lo[2] : src_hi[2]]
+    pads = [(0, 0)] + [
+        (s_lo - (l - b), (h + a) - s_hi)
+        for l, h, b, a, s_lo, s_hi in zip(lo, hi, before, after, src_lo, src_hi)
+    ]
+    if any(p != (0, 0) for p in pads):
+        crop = np.pad(crop, pads, mode="reflect")
+    return np.ascontiguousarray(crop, dtype=np.float32)
+
+
+def tile_plan(
+    model: torch.nn.Module,
+    roi: np.ndarray | None,
+    shape: Size3,
+    precision: str = "float32",
+    tile: int | None = None,
+    batch_size: int = 1,
+) -> tuple[list[Size3], Size3]:
+    """Origins and common size of the output tiles that cover the ROI's bounding box.
+
+    Tiles whose output window holds no ROI voxel are left out.
+    """
+    lo, hi = bounding_box(roi, shape)
+    if any(h <= l for l, h in zip(lo, hi)):
+        return [], (0, 0, 0)
+    side = tile or auto_tile(
+        model, batch_size, bytes_per_value=2 if precision in ("bf16", "fp16") else 4
+    )
+    axes = [split_axis(l, h, side) for l, h in zip(lo, hi)]
+    size: Size3 = tuple(a[1] for a in axes)  # type: ignore[assignment]
+    origins = [(x, y, z) for x in axes[0][0] for y in axes[1][0] for z in axes[2][0]]
+    if roi is not None:
+        origins = [
+            o
+            for o in origins
+            if roi[o[0] : o[0] + size[0], o[1] : o[1] + size[1], o[2] : o[2] + size[2]].any()
+        ]
+    return origins, size
+
+
+def segment_volume(
+    model: torch.nn.Module,
+    image: np.ndarray,
+    roi: np.ndarray | None = None,
+    *,
+    device: torch.device | str = "cpu",
+    precision: str = "float32",
+    tile: int | None = None,
+    batch_size: int = 1,
+    probabilities: bool = False,
+) -> Segmentation:
+    """Segment a normalised ``(C, X, Y, Z)`` image.
+
+    Voxels outside ``roi`` are background (probability 1 for class 0).
+
+    Args:
+        tile: output tile side (``None``: the largest that fits the memory budget).
+        precision: ``float32``, ``bf16`` or ``fp16`` autocast.
+    """
+    device = torch.device(device)
+    shape: Size3 = image.shape[1:]  # type: ignore[assignment]
+    num_classes = model.config.num_classes
+    rf = model.receptive_field
+    labels = np.zeros(shape, dtype=np.uint8 if num_classes <= 256 else np.int32)
+    probs = None
+    if probabilities:
+        probs = np.zeros((num_classes, *shape), dtype=np.float32)
+        probs[0] = 1.0
+    origins, size = tile_plan(model, roi, shape, precision, tile, batch_size)
+    if not origins:
+        return Segmentation(labels, probs)
+    was_training = model.training
+    model.eval()
+    fmt = memory_format(device)
+    dtype = next(model.parameters()).dtype  # a network already cast to bf16/fp16 takes that input
+    try:
+        with torch.inference_mode(), autocast(device, precision):
+            for first in range(0, len(origins), batch_size):
+                chunk = origins[first : first + batch_size]
+                windows = np.stack(
+                    [pad_region(image, o, tuple(a + s for a, s in zip(o, size)), rf) for o in chunk]
+                )
+                inputs = torch.from_numpy(windows).to(device, dtype).contiguous(memory_format=fmt)
+                logits = model(inputs).float()
+                _store(logits, chunk, size, labels, probs, roi)
+    finally:
+        model.train(was_training)
+    return Segmentation(labels, probs)
+
+
+def _store(
+    logits: torch.Tensor,
+    origins: list,
+    size: Size3,
+    labels: np.ndarray,
+    probs: np.ndarray | None,
+    roi: np.ndarray | None,
+) -> None:
+    tile_labels = logits.argmax(dim=1).cpu().numpy()
+    tile_probs = torch.softmax(logits, dim=1).cpu().numpy() if probs is not None else None
+    for n, (x, y, z) in enumerate(origins):
+        window = (slice(x, x + size[0]), slice(y, y + size[1]), slice(z, z + size[2]))
+        inside = roi[window] if roi is not None else None
+        if inside is None:
+            labels[window] = tile_labels[n]
+            if probs is not None:
+                probs[(slice(None), *window)] = tile_probs[n]
+        else:
+            labels[window] = np.where(inside, tile_labels[n], 0)
+            if probs is not None:
+                region = probs[(slice(None), *window)]
+                region[:, inside] = tile_probs[n][:, inside]

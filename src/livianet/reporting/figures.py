@@ -1,0 +1,487 @@
+"""Quick-look pictures: a segmentation snapshot and training curves, as PNG.
+
+Matplotlib is imported inside the functions and drawn through
+``matplotlib.figure.Figure`` with the Agg canvas, so importing this module is
+cheap and no global ``pyplot`` state is touched. Volumes are ``(X, Y, Z)`` in
+stored voxel order (not necessarily RAS); slices show array axes as they are.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from livianet.atomic import atomic_path
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "OVERLAY_ALPHA",
+    "label_colours",
+    "save_snapshot",
+    "save_training_curves",
+    "snapshot_figure",
+    "training_curves_figure",
+]
+
+OVERLAY_ALPHA = 0.45
+"""Opacity of the label colours drawn over the grey image."""
+
+DPI = 100
+FIGURE_WIDTH_IN = 12.0  # 1200 px at DPI
+
+_AXIS_NAMES = ("X", "Y", "Z")
+_DICE_PREFIX = "val_dice_"
+
+# Saturated, mutually distinct colours that stay visible over grey at 45 %;
+# labels past the table get golden-ratio hues, so label k's colour never
+# depends on how many labels there are.
+_PALETTE = (  # red, green, blue, yellow, cyan, magenta, orange, violet, lime, pink, brown, teal
+    (0.90, 0.10, 0.10),
+    (0.10, 0.75, 0.20),
+    (0.15, 0.40, 1.00),
+    (1.00, 0.85, 0.00),
+    (0.00, 0.85, 0.85),
+    (0.90, 0.20, 0.90),
+    (1.00, 0.50, 0.00),
+    (0.55, 0.30, 0.95),
+    (0.60, 0.90, 0.20),
+    (0.95, 0.45, 0.60),
+    (0.55, 0.35, 0.15),
+    (0.00, 0.50, 0.50),
+)
+
+
+def label_colours(num_labels: int) -> npt.NDArray[np.float64]:
+    """Fixed RGB colour per label; row ``k`` is label ``k``'s colour.
+
+    Row 0 (background) is all zeros and never drawn. Label ``k`` has the same
+    colour whatever ``num_labels`` is, so pictures of different cases match.
+
+    Args:
+        num_labels: Number of rows, background included.
+
+    Returns:
+        Array of shape ``(num_labels, 3)``, floats in ``[0, 1]``.
+
+    Raises:
+        ValueError: If ``num_labels`` is negative.
+
+    >>> label_colours(3)
+    array([[0.  , 0.  , 0.  ],
+           [0.9 , 0.1 , 0.1 ],
+           [0.1 , 0.75, 0.2 ]])
+    """
+    if num_labels < 0:
+        raise ValueError(f"num_labels must be >= 0, got {num_labels}")
+    colours = np.zeros((num_labels, 3))
+    for label in range(1, num_labels):
+        colours[label] = _label_colour(label)
+    return colours
+
+
+def _label_colour(label: int) -> tuple[float, float, float]:
+    if label <= len(_PALETTE):
+        return _PALETTE[label - 1]
+    hue = (label * 0.6180339887498949) % 1.0
+    return colorsys.hsv_to_rgb(hue, 0.75, 0.95)
+
+
+def save_snapshot(
+    image: npt.ArrayLike,
+    labels: npt.ArrayLike,
+    path: str | os.PathLike[str],
+    spacing: Sequence[float] = (1.0, 1.0, 1.0),
+    names: Mapping[int, str] | None = None,
+    title: str | None = None,
+    num_classes: int | None = None,
+    *,
+    reference: npt.ArrayLike | None = None,
+    contours: bool = True,
+) -> Path:
+    """Write a PNG of three orthogonal slices with the labels drawn over the image.
+
+    See :func:`snapshot_figure` for the picture; ``title`` defaults to the
+    file name without its suffix.
+
+    Args:
+        image: Intensity volume ``(X, Y, Z)``.
+        labels: Integer label volume of the same shape; 0 is background.
+        path: Output ``.png`` path; written atomically.
+        spacing: Voxel size along X, Y, Z (sets the pixel aspect).
+        names: Display names by label; missing ones read ``label k``.
+        title: Figure title.
+        num_classes: If given, the legend also lists classes ``1..num_classes-1``
+            absent from the picture, marked ``(absent)``.
+        reference: Optional reference label volume shown in a second row.
+        contours: Draw a thin outline around each label.
+
+    Returns:
+        ``path`` as a ``Path``.
+
+    Raises:
+        ValueError: If shapes or spacing do not fit.
+        OSError: If the file cannot be written.
+    """
+    final = Path(path)
+    figure = snapshot_figure(
+        image,
+        labels,
+        spacing=spacing,
+        names=names,
+        title=final.stem if title is None else title,
+        num_classes=num_classes,
+        reference=reference,
+        contours=contours,
+    )
+    _save(figure, final)
+    return final
+
+
+def snapshot_figure(
+    image: npt.ArrayLike,
+    labels: npt.ArrayLike,
+    spacing: Sequence[float] = (1.0, 1.0, 1.0),
+    names: Mapping[int, str] | None = None,
+    title: str | None = None,
+    num_classes: int | None = None,
+    *,
+    reference: npt.ArrayLike | None = None,
+    contours: bool = True,
+) -> Figure:
+    """Build the snapshot figure that :func:`save_snapshot` writes.
+
+    Same arguments as :func:`save_snapshot` less ``path``. One panel per array
+    axis, each a slice through the centre of mass of the labelled voxels (or
+    the slice holding most labels if that one holds none; the volume centre if
+    there are none), cropped to the bounding box of nonzero image and label
+    voxels plus a margin. The grey image is windowed to the 1st-99th
+    percentile of its nonzero voxels; each slice is transposed so the later
+    array axis runs upwards.
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    volume = np.nan_to_num(np.asarray(image, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    if volume.ndim != 3:
+        raise ValueError(f"image must be 3-D (X, Y, Z), got shape {volume.shape}")
+    rows = [("segmentation", _as_labels(labels, volume.shape, "labels"))]
+    if reference is not None:
+        rows.append(("reference", _as_labels(reference, volume.shape, "reference")))
+    sizes = tuple(float(s) for s in spacing)
+    if len(sizes) != 3 or not all(math.isfinite(s) and s > 0 for s in sizes):
+        raise ValueError(f"spacing must be 3 positive numbers, got {tuple(spacing)}")
+    names = names or {}
+
+    labelled = np.zeros(volume.shape, dtype=bool)
+    for _, label_volume in rows:
+        labelled |= label_volume > 0
+    centre = _centre(rows[0][1] > 0 if rows[0][1].any() else labelled)
+    box = _crop_box((volume != 0) | labelled)
+    grey = _window(volume)
+
+    present = sorted(set().union(*(np.unique(lv[lv > 0]).tolist() for _, lv in rows)))
+    listed = sorted(set(present) | set(range(1, num_classes or 0)))
+    colours = label_colours(max([*listed, 0]) + 1)
+
+    panel_ratio = max(_panel_ratio(axis, box, sizes) for axis in range(3))
+    row_height = min(max(FIGURE_WIDTH_IN / 3 * panel_ratio, 2.0), 6.0)
+    figure = Figure(
+        figsize=(FIGURE_WIDTH_IN, row_height * len(rows) + 1.0), dpi=DPI, layout="constrained"
+    )
+    grid = figure.subplots(len(rows), 3, squeeze=False)
+    for row, (row_name, label_volume) in enumerate(rows):
+        for axis in range(3):
+            ax = grid[row][axis]
+            _draw_slice(ax, grey, label_volume, axis, centre[axis], box, sizes, colours, contours)
+            if row == 0:
+                ax.set_title(f"{_AXIS_NAMES[axis]} = {centre[axis]}", fontsize=10)
+        if len(rows) > 1:
+            grid[row][0].annotate(
+                row_name,
+                xy=(-0.12, 0.5),
+                xycoords="axes fraction",
+                rotation=90,
+                ha="center",
+                va="center",
+                fontsize=11,
+            )
+    if listed:
+        handles = [
+            Patch(
+                facecolor=(*colours[k], OVERLAY_ALPHA),
+                edgecolor=colours[k],
+                label=names.get(k, f"label {k}") + ("" if k in present else " (absent)"),
+            )
+            for k in listed
+        ]
+        figure.legend(
+            handles=handles,
+            loc="outside lower center",
+            ncols=min(len(handles), 8),
+            fontsize=9,
+            frameon=False,
+        )
+    else:
+        figure.text(0.5, 0.01, "no labelled voxels", ha="center", va="bottom", fontsize=9)
+    if title:
+        figure.suptitle(title, fontsize=12)
+    return figure
+
+
+def _as_labels(labels: npt.ArrayLike, shape: tuple[int, ...], what: str) -> npt.NDArray[np.int64]:
+    array = np.asarray(labels)
+    if array.shape != shape:
+        raise ValueError(f"{what} shape {array.shape} does not match image shape {shape}")
+    if not np.issubdtype(array.dtype, np.integer):
+        array = np.rint(np.nan_to_num(array.astype(np.float64)))
+    return array.astype(np.int64)
+
+
+def _centre(mask: npt.NDArray[np.bool_]) -> tuple[int, int, int]:
+    """Slice index per axis: through the centre of mass of ``mask``.
+
+    Where that slice holds none of ``mask`` (two blobs either side of their
+    centre of mass), the slice holding most of it is used instead (the one
+    nearest the centre on ties), so every panel shows labels. An empty mask
+    gives the volume centre.
+    """
+    if not mask.any():
+        return tuple(s // 2 for s in mask.shape)  # type: ignore[return-value]
+    centre = np.argwhere(mask).mean(axis=0)
+    indices = []
+    for axis, size in enumerate(mask.shape):
+        index = int(np.clip(round(centre[axis]), 0, size - 1))
+        counts = mask.sum(axis=tuple(a for a in range(3) if a != axis))
+        if counts[index] == 0:
+            fullest = np.flatnonzero(counts == counts.max())
+            index = int(fullest[np.argmin(np.abs(fullest - index))])
+        indices.append(index)
+    return tuple(indices)  # type: ignore[return-value]
+
+
+def _crop_box(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
+    """Half-open ``(start, stop)`` per axis: ``mask``'s bounding box plus 5 % (>= 2 voxels)."""
+    if not mask.any():
+        return [(0, s) for s in mask.shape]
+    points = np.argwhere(mask)
+    box = []
+    for axis, size in enumerate(mask.shape):
+        margin = max(2, round(0.05 * size))
+        start = max(int(points[:, axis].min()) - margin, 0)
+        stop = min(int(points[:, axis].max()) + 1 + margin, size)
+        box.append((start, stop))
+    return box
+
+
+def _window(volume: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Scale to [0, 1] between the 1st and 99th percentile of nonzero voxels."""
+    values = volume[volume != 0]
+    if values.size == 0:
+        values = volume.ravel()
+    low, high = np.percentile(values, [1, 99]) if values.size else (0.0, 1.0)
+    if high <= low:
+        high = low + 1.0
+    return np.clip((volume - low) / (high - low), 0.0, 1.0)
+
+
+def _panel_ratio(axis: int, box: list[tuple[int, int]], spacing: tuple[float, ...]) -> float:
+    across, up = (a for a in range(3) if a != axis)
+    width = (box[across][1] - box[across][0]) * spacing[across]
+    height = (box[up][1] - box[up][0]) * spacing[up]
+    return height / width
+
+
+def _draw_slice(
+    ax: Axes,
+    grey: npt.NDArray[np.float32],
+    labels: npt.NDArray[np.int64],
+    axis: int,
+    index: int,
+    box: list[tuple[int, int]],
+    spacing: tuple[float, ...],
+    colours: npt.NDArray[np.float64],
+    contours: bool,
+) -> None:
+    across, up = (a for a in range(3) if a != axis)
+    crop = [slice(*b) for b in box]
+    crop[axis] = slice(index, index + 1)
+    # Transposed so the later array axis is vertical; imshow wants (rows, cols).
+    grey_2d = grey[tuple(crop)].squeeze(axis).T
+    label_2d = labels[tuple(crop)].squeeze(axis).T
+
+    rgb = np.repeat(grey_2d[..., None], 3, axis=-1).astype(np.float64)
+    drawn = label_2d > 0
+    rgb[drawn] = (1 - OVERLAY_ALPHA) * rgb[drawn] + OVERLAY_ALPHA * colours[label_2d[drawn]]
+    (x0, x1), (y0, y1) = box[across], box[up]
+    ax.imshow(
+        rgb,
+        origin="lower",
+        interpolation="nearest",
+        extent=(x0 - 0.5, x1 - 0.5, y0 - 0.5, y1 - 0.5),
+        aspect=spacing[up] / spacing[across],
+    )
+    if contours and min(label_2d.shape) >= 2:
+        xs, ys = np.arange(x0, x1), np.arange(y0, y1)
+        for label in np.unique(label_2d[drawn]):
+            ax.contour(
+                xs,
+                ys,
+                (label_2d == label).astype(np.float32),
+                levels=[0.5],
+                colors=[colours[label]],
+                linewidths=0.7,
+            )
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_xlabel(_AXIS_NAMES[across], fontsize=9)
+    ax.set_ylabel(_AXIS_NAMES[up], fontsize=9)
+
+
+def save_training_curves(
+    rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str], title: str | None = None
+) -> Path:
+    """Write a PNG of the loss and validation Dice per epoch.
+
+    See :func:`training_curves_figure` for the picture.
+
+    Args:
+        rows: One dict per epoch, as appended to ``metrics.csv``.
+        path: Output ``.png`` path; written atomically.
+        title: Figure title.
+
+    Returns:
+        ``path`` as a ``Path``.
+
+    Raises:
+        OSError: If the file cannot be written.
+    """
+    final = Path(path)
+    _save(training_curves_figure(rows, title=title), final)
+    return final
+
+
+def training_curves_figure(rows: Sequence[Mapping[str, Any]], title: str | None = None) -> Figure:
+    """Build the figure that :func:`save_training_curves` writes.
+
+    Left: ``train_loss`` and ``val_loss`` against ``epoch`` (log scale when
+    they span more than a decade). Right: every ``val_dice_<k>`` column,
+    labelled ``<k>``, and ``val_dice_mean`` as a thick black line, on [0, 1].
+    Missing, empty, non-numeric and NaN values are skipped, so rows read back
+    from a CSV (all strings) work too.
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    figure = Figure(figsize=(FIGURE_WIDTH_IN, 4.5), dpi=DPI, layout="constrained")
+    loss_ax, dice_ax = figure.subplots(1, 2)
+    epochs = [_number(row.get("epoch", i + 1)) for i, row in enumerate(rows)]
+
+    loss_values: list[float] = []
+    for key, label in (("train_loss", "training"), ("val_loss", "validation")):
+        xs, ys = _series(rows, epochs, key)
+        if ys:
+            _plot(loss_ax, xs, ys, label=label)
+            loss_values += ys
+    positive = [v for v in loss_values if v > 0]
+    if positive and len(positive) == len(loss_values) and max(positive) > 10 * min(positive):
+        loss_ax.set_yscale("log")
+    if loss_values:
+        loss_ax.legend(fontsize=9)
+    else:
+        _note(loss_ax, "no training yet")
+    loss_ax.set_xlabel("epoch")
+    loss_ax.set_ylabel("loss")
+    loss_ax.set_title("loss", fontsize=11)
+
+    plotted = 0
+    for position, key in enumerate(_dice_keys(rows), start=1):
+        xs, ys = _series(rows, epochs, key)
+        suffix = key[len(_DICE_PREFIX) :]
+        colour = _label_colour(int(suffix) if suffix.isdigit() and int(suffix) > 0 else position)
+        if ys:
+            _plot(dice_ax, xs, ys, label=suffix, color=colour)
+            plotted += 1
+    xs, ys = _series(rows, epochs, "val_dice_mean")
+    if ys:
+        _plot(dice_ax, xs, ys, label="mean", color="black", linewidth=2.5)
+        plotted += 1
+    if plotted:
+        dice_ax.legend(fontsize=9, ncols=2 if plotted > 6 else 1)
+    else:
+        _note(dice_ax, "no validation yet")
+    dice_ax.set_ylim(0.0, 1.0)
+    dice_ax.set_xlabel("epoch")
+    dice_ax.set_ylabel("Dice")
+    dice_ax.set_title("validation Dice", fontsize=11)
+
+    for ax in (loss_ax, dice_ax):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    if title:
+        figure.suptitle(title, fontsize=12)
+    return figure
+
+
+def _number(value: Any) -> float:
+    """``value`` as a float, NaN if it is missing, empty or not a number."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _series(
+    rows: Sequence[Mapping[str, Any]], epochs: list[float], key: str
+) -> tuple[list[float], list[float]]:
+    xs, ys = [], []
+    for epoch, row in zip(epochs, rows):
+        value = _number(row.get(key))
+        if math.isfinite(epoch) and math.isfinite(value):
+            xs.append(epoch)
+            ys.append(value)
+    return xs, ys
+
+
+def _dice_keys(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """``val_dice_<k>`` keys except the mean: numeric ``k`` in order, then names as first seen."""
+    keys: dict[str, None] = {}
+    for row in rows:
+        for key in row:
+            if key.startswith(_DICE_PREFIX) and key != "val_dice_mean" and key != _DICE_PREFIX:
+                keys[key] = None
+    cut = len(_DICE_PREFIX)
+    numeric = sorted((k for k in keys if k[cut:].isdigit()), key=lambda k: int(k[cut:]))
+    return numeric + [k for k in keys if k not in numeric]
+
+
+def _plot(ax: Axes, xs: list[float], ys: list[float], **style: Any) -> None:
+    # Markers keep a single epoch visible; past ~50 points they only add clutter.
+    if len(xs) <= 50:
+        style.setdefault("marker", "o")
+        style.setdefault("markersize", 3)
+    ax.plot(xs, ys, **style)
+
+
+def _note(ax: Axes, text: str) -> None:
+    ax.text(
+        0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=12, color="0.4"
+    )
+
+
+def _save(figure: Figure, path: Path) -> None:
+    """Render ``figure`` to a PNG at ``path`` through a temporary file."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(figure)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=DPI)

@@ -1,0 +1,167 @@
+"""The stream of training batches: cases prepared once, patches cut per sub-epoch.
+
+Volumes are loaded and padded once and kept in memory (the original reloaded
+every volume every sub-epoch). Each sub-epoch's patches come from a generator
+seeded by ``(seed, epoch, sub_epoch)``, so any sub-epoch can be reproduced on its
+own: that is what makes resume exact and lets ``N`` processes share one stream
+(process ``r`` takes slice ``r`` of every global batch).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from livianet.training.augment import augment_batch
+from livianet.config.schema import ModelConfig, TrainConfig
+from livianet.data.cases import Case
+from livianet.errors import TrainingError
+from livianet.training.sampling import (
+    CaseIndex,
+    centres_to_corners,
+    extract_patches,
+    index_case,
+    patch_padding,
+    sample_class_balanced,
+    sample_foreground_background,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PreparedCase:
+    name: str
+    image: np.ndarray  # (C, X', Y', Z') padded when ``padded``
+    label: np.ndarray  # (X', Y', Z')
+    index: CaseIndex
+    padded: bool
+
+
+def prepare_cases(cases: list[Case], train: TrainConfig, model: ModelConfig) -> list[PreparedCase]:
+    """Pad each training case once so that a patch fits around every voxel."""
+    prepared = []
+    for case in cases:
+        assert case.label is not None
+        if not train.apply_padding and any(s < p for s, p in zip(case.shape, train.patch_size)):
+            raise TrainingError(
+                f"case {case.name}: shape {case.shape} is smaller than the patch {train.patch_size} and applyPadding = 0"
+            )
+        index = index_case(case.label, case.roi, model.num_classes)
+        image, label = case.image, case.label
+        if train.apply_padding:
+            pads = patch_padding(train.patch_size)
+            image = np.pad(image, ((0, 0), *pads), mode="reflect")
+            label = np.pad(label, pads, mode="reflect")
+        prepared.append(
+            PreparedCase(
+                case.name,
+                np.ascontiguousarray(image),
+                np.ascontiguousarray(label),
+                index,
+                train.apply_padding,
+            )
+        )
+    if not any(p.index.foreground.size for p in prepared):
+        raise TrainingError(
+            "the training label maps hold no foreground voxel (label > 0): nothing to learn"
+        )
+    return prepared
+
+
+def subepoch_rng(seed: int, epoch: int, sub_epoch: int) -> np.random.Generator:
+    return np.random.default_rng([seed, epoch, sub_epoch])
+
+
+def torch_seed(seed: int, epoch: int, sub_epoch: int) -> int:
+    """Seed for dropout in one sub-epoch, derived like the sampling stream."""
+    return int(
+        np.random.SeedSequence([seed, epoch, sub_epoch, 7]).generate_state(1, dtype=np.uint64)[0]
+        >> 1
+    )
+
+
+def steps_per_subepoch(train: TrainConfig, world_size: int) -> int:
+    return train.samples_per_subepoch // (train.batch_size * world_size)
+
+
+def draw_centres(
+    prepared: list[PreparedCase], train: TrainConfig, count: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    indexes = [p.index for p in prepared]
+    if train.sampling == "class_balanced":
+        return sample_class_balanced(indexes, count, rng)
+    return sample_foreground_background(indexes, count, train.foreground_fraction, rng)
+
+
+def make_batch(
+    prepared: list[PreparedCase],
+    case_ids: np.ndarray,
+    flat_ids: np.ndarray,
+    train: TrainConfig,
+    model: ModelConfig,
+    sample_seeds: list[list[int]] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Image patches ``(B, C, *patch)`` and target cubes ``(B, *out)`` for the given centres.
+
+    ``sample_seeds`` seed each sample's augmentation (needed when it is on).
+    """
+    size = train.patch_size
+    out = model.output_size(size)
+    offset = [(r - 1) // 2 for r in model.receptive_field]
+    channels = prepared[0].image.shape[0]
+    images = np.empty((len(case_ids), channels, *size), dtype=np.float32)
+    targets = np.empty((len(case_ids), *out), dtype=np.int64)
+    for case in np.unique(case_ids):
+        rows = np.flatnonzero(case_ids == case)
+        item = prepared[case]
+        corners = centres_to_corners(flat_ids[rows], item.index.shape, size, item.padded)
+        images[rows] = extract_patches(item.image, corners, size)
+        targets[rows] = extract_patches(item.label, corners + np.array(offset), out)
+    if train.augment.enabled and sample_seeds is not None:
+        rngs = [np.random.default_rng(seed) for seed in sample_seeds]
+        images, targets = augment_batch(images, targets, train.augment, model.num_classes, rngs)
+    return images, targets
+
+
+def subepoch_batches(
+    prepared: list[PreparedCase],
+    train: TrainConfig,
+    model: ModelConfig,
+    epoch: int,
+    sub_epoch: int,
+    rank: int = 0,
+    world_size: int = 1,
+    prefetch: bool = True,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Batches of one sub-epoch for process ``rank``; the next is cut while the current trains."""
+    rng = subepoch_rng(train.seed, epoch, sub_epoch)
+    steps = steps_per_subepoch(train, world_size)
+    global_batch = train.batch_size * world_size
+    case_ids, flat_ids = draw_centres(prepared, train, steps * global_batch, rng)
+
+    def build(step: int) -> tuple[np.ndarray, np.ndarray]:
+        first = step * global_batch + rank * train.batch_size
+        rows = slice(first, first + train.batch_size)
+        seeds = [
+            [train.seed, epoch, sub_epoch, 11, n] for n in range(first, first + train.batch_size)
+        ]
+        return make_batch(prepared, case_ids[rows], flat_ids[rows], train, model, seeds)
+
+    if not prefetch:
+        for step in range(steps):
+            yield build(step)
+        return
+    with concurrent.futures.ThreadPoolExecutor(
+        max_workers=1, thread_name_prefix="livianet-batches"
+    ) as pool:
+        pending = pool.submit(build, 0) if steps else None
+        for step in range(steps):
+            assert pending is not None
+            batch = pending.result()
+            pending = pool.submit(build, step + 1) if step + 1 < steps else None
+            yield batch

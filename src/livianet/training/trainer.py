@@ -1,0 +1,332 @@
+"""Training: epochs of sub-epochs of patch batches, validation, per-epoch checkpoints.
+
+``train(config, options)`` is the whole run. Everything random in a sub-epoch
+derives from ``(seed, epoch, sub_epoch)`` and the learning rate from the epoch,
+so a run stopped after epoch k and resumed ends with the same weights as one
+that never stopped. Under ``torchrun`` each process takes its slice of every
+global batch; rank 0 alone validates and writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from livianet.runtime import distributed
+from livianet.training.batches import prepare_cases
+from livianet.networks.checkpoint import check_compatible, load_checkpoint, load_model_state, stored_model_config
+from livianet.config.schema import TrainingConfig, to_plain
+from livianet.data.cases import Case, check_channels, list_cases, load_case
+from livianet.runtime.distributed import DistInfo
+from livianet.training.epoch import Session, train_epoch
+from livianet.errors import CheckpointError
+from livianet.atomic import check_writable
+from livianet.inference.predictor import InferenceSettings
+from livianet.training.losses import SegmentationLoss
+from livianet.networks.livianet import LiviaNet, build_model, count_parameters
+from livianet.training.optim import build_optimizer, learning_rate
+from livianet.runtime.precision import resolve_device, resolve_precision
+from livianet.reporting.run_log import TensorBoard, log_run_header, run_log, write_curves, write_metrics_table
+from livianet.training.run_dir import RunPaths, RunRecord, check_fresh_start, save_epoch
+from livianet.networks.transfer import freeze_layers, load_npy_weights, transfer_layers
+from livianet.training.validation import epoch_line, update_best, validate
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    resume: Path | None = None
+    overwrite: bool = False
+    device: str = "auto"
+    init_from: Path | None = None
+    time_budget_s: float | None = None
+    progress: bool = True
+    label_names: dict[int, str] | None = None
+    save_validation: bool = True
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    last_checkpoint: Path | None
+    best_checkpoint: Path | None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    epochs_completed: int = 0
+    model: torch.nn.Module | None = None  # the trained network (this process's copy)
+
+
+def load_cases(config: TrainingConfig, indexes: tuple[int, ...], role: str) -> list[Case]:
+    if not indexes:
+        return []
+    files = list_cases(config.data, indexes, role)
+    cases = [
+        load_case(f, config.train.normalization, config.model.num_classes, need_label=True)
+        for f in files
+    ]
+    for case in cases:
+        check_channels(case, config.model.in_channels)
+    return cases
+
+
+def _initial_model(config: TrainingConfig, options: TrainOptions) -> tuple[LiviaNet, list[str]]:
+    """A new network, with transferred layers (``.npy`` files, another checkpoint) loaded."""
+    model = build_model(config.model, seed=config.train.seed)
+    transferred: list[str] = []
+    if config.transfer.weights_folder is not None:
+        transferred += load_npy_weights(
+            model, config.transfer.weights_folder, config.transfer.weights_indexes
+        )
+    source = options.init_from or config.transfer.init_from
+    if source is not None:
+        copied = transfer_layers(model, load_checkpoint(source)["model_state"])
+        logger.info("initialised %s from %s", ", ".join(copied), source)
+        transferred += [name for name in copied if name not in transferred]
+    if config.transfer.freeze and transferred:
+        freeze_layers(model, transferred)
+        logger.info("frozen layers: %s", ", ".join(transferred))
+    return model, transferred
+
+
+def train(config: TrainingConfig, options: TrainOptions | None = None) -> TrainResult:
+    """Train (or resume) the network described by ``config``.
+
+    Raises:
+        DataError, CheckpointError, TrainingError: with one-line messages.
+    """
+    options = options or TrainOptions()
+    device = resolve_device(options.device)
+    info = distributed.init(device)
+    paths = RunPaths.of(config)
+    if info.is_main:
+        check_fresh_start(paths, config.network_name, options.resume, options.overwrite)
+        check_writable(paths.networks, min_free_bytes=64 << 20)
+    distributed.barrier()
+    with run_log(paths.log if info.is_main else None):
+        try:
+            return _train(config, options, device, info, paths)
+        finally:
+            distributed.barrier()
+
+
+def _model_and_state(
+    config: TrainingConfig, options: TrainOptions
+) -> tuple[LiviaNet, list[str], dict[str, Any] | None]:
+    """The network to train, its frozen layers, and the checkpoint it resumes from (if any)."""
+    if options.resume is None:
+        model, transferred = _initial_model(config, options)
+        return model, (transferred if config.transfer.freeze else []), None
+    state = load_checkpoint(options.resume)
+    check_compatible(config.model, stored_model_config(state, options.resume), options.resume)
+    model = LiviaNet(config.model)
+    load_model_state(model, state["model_state"], options.resume)
+    frozen = list(state.get("frozen_layers", []))
+    if frozen:
+        freeze_layers(model, frozen)
+    return model, frozen, state
+
+
+def _session(
+    config: TrainingConfig,
+    options: TrainOptions,
+    device: torch.device,
+    info: DistInfo,
+    precision: str,
+    prepared,
+) -> tuple[Session, dict[str, Any] | None]:
+    model, frozen, state = _model_and_state(config, options)
+    model = model.to(
+        device
+    )  # training runs fastest in the default layout (channels-last slows its backward)
+    if info.enabled and config.model.batch_norm:
+        model = distributed.synchronise_batch_norm(model, device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = (
+            True  # fixed patch shapes: let cuDNN pick its fastest kernels
+        )
+    runner: torch.nn.Module = model
+    if info.enabled:
+        runner = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    optim = config.train.optim
+    optimizer = build_optimizer((p for p in model.parameters() if p.requires_grad), optim)
+    if state is not None and "optimizer_state" in state:
+        try:
+            optimizer.load_state_dict(state["optimizer_state"])
+        except (ValueError, KeyError) as exc:
+            raise CheckpointError(
+                f"{options.resume}: optimiser state does not fit this optimiser ({exc})"
+            ) from None
+    loss_fn = SegmentationLoss(
+        config.train.loss, config.model.num_classes, config.train.class_weights, optim.l1, optim.l2
+    )
+    session = Session(
+        config=config,
+        model=runner,
+        core=model,
+        frozen=frozen,
+        optimizer=optimizer,
+        scaler=torch.amp.GradScaler("cuda", enabled=precision == "fp16" and device.type == "cuda"),
+        loss_fn=loss_fn.to(device),
+        prepared=prepared,
+        device=device,
+        precision=precision,
+        info=info,
+        progress=options.progress,
+    )
+    return session, state
+
+
+def _train(
+    config: TrainingConfig,
+    options: TrainOptions,
+    device: torch.device,
+    info: DistInfo,
+    paths: RunPaths,
+) -> TrainResult:
+    train_cfg = config.train
+    precision = resolve_precision(train_cfg.precision, device)
+    plain_config = to_plain(config)
+    log_run_header(
+        paths.log if info.is_main else None, plain_config, train_cfg.seed, str(device), precision
+    )
+    cases = load_cases(config, config.train_indexes, "training")
+    validation = load_cases(config, config.validation_indexes, "validation") if info.is_main else []
+    reference = cases[0].reference
+    record = RunRecord(
+        config, plain_config, list(reference.spacing), reference.orientation, options.label_names
+    )
+    session, state = _session(
+        config, options, device, info, precision, prepare_cases(cases, train_cfg, config.model)
+    )
+    del cases
+
+    start_epoch = int(state["epoch"]) if state else 0
+    history: list[dict[str, Any]] = list(state.get("metrics", [])) if state else []
+    best: dict[str, Any] = {
+        "dice": -math.inf,
+        "epoch": None,
+        "stale": 0,
+        **(state.get("best", {}) if state else {}),
+    }
+    if state:
+        logger.info("resuming from %s after epoch %d", options.resume, start_epoch)
+    if start_epoch >= train_cfg.num_epochs:
+        logger.info(
+            "already trained %d of %d epochs: nothing to do", start_epoch, train_cfg.num_epochs
+        )
+        return TrainResult(
+            paths.run_dir, options.resume, paths.existing_best(), history, start_epoch, session.core
+        )
+    if info.is_main:
+        logger.info(
+            "network: %d parameters, receptive field %s, patches %s -> %s; %d training and %d validation cases",
+            count_parameters(session.core),
+            list(config.model.receptive_field),
+            list(train_cfg.patch_size),
+            list(config.model.output_size(train_cfg.patch_size)),
+            len(session.prepared),
+            len(validation),
+        )
+    settings = InferenceSettings(
+        device=device, precision=precision, largest_component=train_cfg.largest_component
+    )
+    board = TensorBoard(paths.tensorboard if info.is_main else None)
+    planned = train_cfg.num_epochs
+    started = time.perf_counter()
+    if options.time_budget_s is not None:
+        session.deadline = started + options.time_budget_s
+    last_path = options.resume
+    epoch = start_epoch
+    try:
+        for epoch in range(start_epoch, train_cfg.num_epochs):
+            epoch_start = time.perf_counter()
+            stats = train_epoch(session, epoch, planned)
+            seconds = max(time.perf_counter() - epoch_start, 1e-9)
+            row: dict[str, Any] = {
+                "epoch": epoch + 1,
+                "train_loss": stats.loss,
+                "lr": learning_rate(train_cfg.optim, epoch, 0.0, planned),
+                "samples_per_s": stats.samples / seconds,
+                "train_seconds": seconds,
+                "compute_share": stats.compute_seconds / seconds,
+            }
+            if stats.cut_short:
+                row["cut_short"] = True
+            due = (
+                (epoch + 1) % train_cfg.validation_frequency == 0
+                or epoch + 1 == train_cfg.num_epochs
+                or stats.cut_short
+            )
+            if info.is_main and validation and due:
+                row.update(
+                    validate(
+                        session.core,
+                        validation,
+                        settings,
+                        paths.validation if options.save_validation else None,
+                    )
+                )
+            row["seconds"] = time.perf_counter() - epoch_start
+            history.append(row)
+            improved = update_best(best, row, epoch + 1)
+            if info.is_main:
+                last_path = save_epoch(
+                    record,
+                    session.core,
+                    session.optimizer,
+                    epoch + 1,
+                    history,
+                    best,
+                    session.frozen,
+                    paths,
+                    improved,
+                )
+                write_metrics_table(history, paths.metrics)
+                write_curves(history, paths.curves, config.network_name, options.label_names)
+                board.scalars(row, epoch + 1)
+                logger.info(epoch_line(row, train_cfg.num_epochs))
+            planned, stop_reason = _plan(train_cfg, options, best, epoch, start_epoch, started)
+            if stats.cut_short:
+                stop_reason = f"time budget of {options.time_budget_s / 60:.1f} min reached (epoch {epoch + 1} cut short)"
+            stop_reason = distributed.broadcast(stop_reason)
+            if stop_reason:
+                logger.info("%s after epoch %d", stop_reason, epoch + 1)
+                break
+    finally:
+        board.close()
+    return TrainResult(
+        paths.run_dir, last_path, paths.existing_best(), history, epoch + 1, session.core
+    )
+
+
+def _plan(
+    train_cfg,
+    options: TrainOptions,
+    best: dict[str, Any],
+    epoch: int,
+    start_epoch: int,
+    started: float,
+) -> tuple[int, str]:
+    """The epochs the schedule should plan for, and why to stop now (empty: go on)."""
+    planned = train_cfg.num_epochs
+    patience = train_cfg.early_stopping_patience
+    reason = ""
+    if patience is not None and best["stale"] >= patience:
+        reason = f"early stopping: no better validation Dice for {patience} epochs"
+    if options.time_budget_s is not None:
+        elapsed = time.perf_counter() - started
+        per_epoch = elapsed / (epoch + 1 - start_epoch)
+        remaining = options.time_budget_s - elapsed
+        # The last epoch may be cut short at the deadline, so plan for the partial one too.
+        planned = min(train_cfg.num_epochs, epoch + 1 + max(0, math.ceil(remaining / per_epoch)))
+        if remaining <= 0:
+            reason = reason or f"time budget of {options.time_budget_s / 60:.1f} min reached"
+    return planned, reason
