@@ -1,6 +1,6 @@
 """Pieces shared by the benchmark and its helper scripts: pure functions, no I/O policy.
 
-Kept free of bench state so that ``tests/test_bench.py`` can check them on tiny
+Kept free of bench state so that ``tests/bench/test_bench.py`` can check them on tiny
 arrays. The helper scripts (``original_method.py``, ``torchio_method.py``) run as
 ``python bench/<script>.py``, which puts this folder on ``sys.path``.
 """

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_every_test_named_in_the_docs_exists():
     named = set()
     for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
-        named |= set(re.findall(r"(tests/test_\w+\.py)::(\w+)", doc.read_text()))
+        named |= set(re.findall(r"(tests/[\w/]*test_\w+\.py)::(\w+)", doc.read_text()))
     assert named, "the reliability promises name their tests"
     for path, name in sorted(named):
         assert re.search(rf"^def {name}\(", (ROOT / path).read_text(), re.M), f"{path}::{name}"

@@ -5,7 +5,7 @@ Run from the repository root::
     python -m livianet.config.docs > docs/config.md
     python -m livianet.config.docs --write          # the same, into docs/config.md
 
-``tests/test_config_docs.py`` checks that the committed file equals this output.
+``tests/config/test_config_docs.py`` checks that the committed file equals this output.
 """
 
 from __future__ import annotations

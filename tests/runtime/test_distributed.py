@@ -128,7 +128,7 @@ def test_two_processes_segment_each_scan_exactly_once(tmp_path, tiny_dataset):
 @pytest.mark.parametrize("nproc", [2])
 def test_documented_cpu_command_runs(tmp_path, tiny_dataset, nproc):
     """docs/distributed.md's CPU command, as written there."""
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "distributed.md").read_text()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "distributed.md").read_text()
     assert "torchrun --standalone --nproc_per_node=2 -m livianet train CONFIG --device cpu" in doc
     ini = write_tiny_ini(tmp_path, tiny_dataset, epochs=1)
     _run([*TORCHRUN, "-m", "livianet", "train", str(ini), "--device", "cpu"], tmp_path)

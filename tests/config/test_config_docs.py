@@ -12,7 +12,7 @@ from livianet.config import docs as config_docs
 from livianet.config import keys as ck
 from livianet.config.schema import load_training_config
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "config.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "config.md"
 
 
 def test_docs_equal_the_generated_text() -> None:

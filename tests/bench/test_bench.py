@@ -21,7 +21,7 @@ from livianet.config.schema import ModelConfig
 from livianet.networks.livianet import build_model
 from livianet.inference.tiling import segment_volume
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
+BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
 @pytest.fixture(scope="module")
