@@ -158,7 +158,7 @@ def livianet_tile_plan(
     batch_size: int = 1,
 ) -> tuple[list[Size3], Size3]:
     """The output tiles ``livianet.inference.tiling.segment_volume`` computes: origins and common size."""
-    from livianet.inference.tiling import tile_plan
+    from livianet.inference import tile_plan
 
     return tile_plan(model, roi, shape, precision, tile, batch_size)
 
@@ -242,7 +242,7 @@ def linear_fit(work: list[float], seconds: list[float]) -> dict[str, float]:
 
 def load_model(checkpoint: str | os.PathLike[str]):
     """``(model, state)`` from a livianet checkpoint, in eval mode."""
-    from livianet.networks.checkpoint import load_checkpoint, model_from_checkpoint
+    from livianet.networks import load_checkpoint, model_from_checkpoint
 
     state = load_checkpoint(checkpoint)
     model = model_from_checkpoint(state, checkpoint).eval()
@@ -251,7 +251,7 @@ def load_model(checkpoint: str | os.PathLike[str]):
 
 def load_scan(image: Path, roi: Path | None, normalization: str, num_classes: int):
     """Read and normalise a scan exactly as ``livianet segment`` does."""
-    from livianet.data.cases import CaseFiles, load_case
+    from livianet.data import CaseFiles, load_case
 
     files = CaseFiles(index=0, images=(Path(image),), label=None, roi=Path(roi) if roi else None)
     return load_case(files, normalization, num_classes)

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
 
-    from livianet.runtime.allocator import keep_freed_memory
+    from livianet.runtime import keep_freed_memory
 
     keep_freed_memory()  # as the CLI does, before any large allocation
 

@@ -114,7 +114,7 @@ def save_mat(array: np.ndarray, path: Path) -> Path:
 
 def write_quick_data(source: Path, target: Path, side: int) -> Path:
     """Every scan cropped to ``side``^3 about its labelled structures, in the original layout."""
-    from livianet.io.volumes import load_volume
+    from livianet.io import load_volume
 
     for label_path in sorted((source / "Label").glob("GT_Img*.mat")):
         files = scan_files(source, int(label_path.stem.removeprefix("GT_Img")))
@@ -137,7 +137,7 @@ def shipped_precision() -> str:
     """What ``livianet segment`` runs by default (``--precision auto``) on this CPU."""
     import torch
 
-    from livianet.runtime.precision import resolve_precision
+    from livianet.runtime import resolve_precision
 
     return resolve_precision("auto", torch.device("cpu"))
 
@@ -316,7 +316,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from livianet.runtime.allocator import keep_freed_memory
+    from livianet.runtime import keep_freed_memory
 
     # In-process rows (the bound, the float32 reference) run with the allocator setting
     # that `livianet` itself applies, so that the bound is the network's real best.
@@ -384,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     raw_reference, seconds, _ = timed_segmentation(model, case, "float32")
     shipped_reference = raw_reference
     if largest:  # (a) post-processes as trained; compare it with the same
-        from livianet.inference.postprocess import keep_largest_component
+        from livianet.inference import keep_largest_component
 
         shipped_reference = keep_largest_component(raw_reference, model.config.num_classes)
     result["reference"] = {"precision": "float32", "seconds_in_process": seconds}

@@ -22,8 +22,7 @@ def segmentation_row(
     log_dir: Path,
 ) -> dict[str, Any]:
     """Run one segmentation command end to end; agreement with ``reference`` on ROI voxels."""
-    from livianet.io.volumes import load_volume
-    from livianet.io.naming import segmentation_path
+    from livianet.io import load_volume, segmentation_path
 
     if out_dir.exists():
         shutil.rmtree(out_dir)
@@ -61,7 +60,7 @@ def timed_segmentation(model, case, precision: str, largest_component: bool = Fa
     voxels of every forward pass (a hook on the network), the work livianet
     actually did, whatever its tile plan.
     """
-    from livianet.inference.predictor import InferenceSettings, predict_case, prepare_for_inference
+    from livianet.inference import InferenceSettings, predict_case, prepare_for_inference
 
     settings = InferenceSettings(precision=precision, largest_component=largest_component)
     prepared = prepare_for_inference(model, settings)
@@ -102,8 +101,8 @@ def measure_bound(model, tiles: list[int], min_seconds: float) -> dict[str, Any]
     """
     import torch
 
-    from livianet.inference.predictor import InferenceSettings, prepare_for_inference
-    from livianet.runtime.precision import autocast, memory_format, resolve_precision
+    from livianet.inference import InferenceSettings, prepare_for_inference
+    from livianet.runtime import autocast, memory_format, resolve_precision
 
     device = torch.device("cpu")
     precision = resolve_precision("auto", device)

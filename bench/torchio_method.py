@@ -71,8 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench_common import load_model, load_scan
 
-    from livianet.io.volumes import save_volume
-    from livianet.io.naming import segmentation_path
+    from livianet.io import save_volume, segmentation_path
 
     phases = {}
     tick = time.perf_counter()

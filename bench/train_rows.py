@@ -66,9 +66,8 @@ def output_voxels_per_sample(preset: str, receptive_field: int = 19) -> int:
 
 def quick_checkpoint(path: Path) -> Path:
     """A small random network with the paper's geometry (receptive field 19, multi-scale links)."""
-    from livianet.networks.checkpoint import save_checkpoint
-    from livianet.config.schema import ModelConfig, to_plain
-    from livianet.networks.livianet import build_model
+    from livianet.config import ModelConfig, to_plain
+    from livianet.networks import build_model, save_checkpoint
 
     config = ModelConfig(
         conv_channels=(8, 8, 8, 12, 12, 12, 16, 16, 16),
@@ -131,7 +130,7 @@ def trained_checkpoint(
     child = run_child(command, root / f"{name}.out")
     if child.returncode:
         raise SystemExit(f"training failed (exit {child.returncode}):\n{log_tail(child.log)}")
-    from livianet.networks.checkpoint import list_epoch_checkpoints
+    from livianet.networks import list_epoch_checkpoints
 
     epochs = list_epoch_checkpoints(root / name / "Networks", name)
     if not epochs:
@@ -177,7 +176,7 @@ def training_run(
     """
     import torch
 
-    from livianet.runtime.precision import resolve_precision
+    from livianet.runtime import resolve_precision
 
     name = f"{preset}_{precision}_{samples}"
     root = work / "train"

@@ -17,7 +17,7 @@ import pytest
 import torch
 from conftest import write_nifti, write_tiny_ini
 
-from livianet.cli.main import main
+from livianet.cli import main
 
 
 def _fails(capsys, argv: list[str], *fragments: str) -> str:

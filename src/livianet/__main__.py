@@ -2,7 +2,7 @@
 
 import sys
 
-from livianet.cli.main import main
+from livianet.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -26,3 +26,9 @@ class CheckpointError(LivianetError, ValueError):
 
 class TrainingError(LivianetError, RuntimeError):
     """Training cannot go on (non-finite loss, nothing to sample, ...)."""
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``'TypeName: first line of the message'``: a library's error, on one line of ours."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

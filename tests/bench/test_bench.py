@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 import torch
 
-from livianet.config.schema import ModelConfig
-from livianet.networks.livianet import build_model
-from livianet.inference.tiling import segment_volume
+from livianet.config import ModelConfig
+from livianet.inference import segment_volume
+from livianet.networks import build_model
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
@@ -166,7 +166,7 @@ def test_livianet_tile_plan_is_what_segment_volume_computes(
     bench_modules, paper_shaped_model, precision
 ):
     """The bench's copy of livianet's tile plan counts the voxels livianet really computes."""
-    from livianet.data.cases import Case, CaseFiles
+    from livianet.data import Case, CaseFiles
 
     bc, sr = bench_modules["bench_common"], bench_modules["segment_rows"]
     # Longer than the largest tile (96) on z, with an ROI-free gap: three tiles, one skipped.

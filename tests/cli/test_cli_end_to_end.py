@@ -12,7 +12,7 @@ import pytest
 import scipy.io
 from conftest import EXAMPLE_DATA, ORIGINAL_CONFIGS, write_tiny_ini
 
-from livianet.cli.main import main
+from livianet.cli import main
 
 
 def _run(capsys, *argv) -> tuple[int, str, str]:

@@ -16,8 +16,8 @@ import pytest
 import scipy.io
 from conftest import EXAMPLE_DATA, write_dataset, write_nifti
 
-from livianet.cli.main import main
-from livianet.io.volumes import list_volume_files, load_volume
+from livianet.cli import main
+from livianet.io import list_volume_files, load_volume
 
 REAL_CASES = ("Img1", "Img2")  # 2 of the 5 256^3 cases keep these tests to a few seconds
 needs_example = pytest.mark.skipif(

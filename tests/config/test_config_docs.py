@@ -10,7 +10,7 @@ from conftest import ORIGINAL_CONFIGS
 
 from livianet.config import docs as config_docs
 from livianet.config import keys as ck
-from livianet.config.schema import load_training_config
+from livianet.config import load_training_config
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "config.md"
 

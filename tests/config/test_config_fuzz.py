@@ -17,8 +17,7 @@ from conftest import ORIGINAL_CONFIGS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from livianet.config import keys as ck
-from livianet.config.schema import (
+from livianet.config import (
     ModelConfig,
     SegmentationConfig,
     TrainingConfig,
@@ -28,6 +27,7 @@ from livianet.config.schema import (
     model_problems,
     to_plain,
 )
+from livianet.config import keys as ck
 from livianet.config.values import ValueProblem
 from livianet.errors import ConfigError
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import ORIGINAL_CONFIGS
 
-from livianet.config.schema import (
+from livianet.config import (
     ModelConfig,
     load_segmentation_config,
     load_training_config,

@@ -10,15 +10,15 @@ import pytest
 import scipy.io
 from conftest import write_nifti
 
-from livianet.errors import DataError
-from livianet.io.volumes import load_volume
-from livianet.data.relabel import (
+from livianet.data import (
     consecutive_mapping,
     distinct_values,
     output_file,
     process_label_folder,
     relabel,
 )
+from livianet.errors import DataError
+from livianet.io import load_volume
 
 
 def label_folder(folder: Path, maps: dict[str, np.ndarray], spacing=(1.0, 1.5, 2.0)) -> Path:

@@ -7,9 +7,9 @@ import pytest
 import scipy.io
 from conftest import write_nifti
 
+from livianet.data import process_roi_folder, roi_from_image
 from livianet.errors import DataError
-from livianet.io.volumes import load_volume
-from livianet.data.roi import process_roi_folder, roi_from_image
+from livianet.io import load_volume
 
 
 def blob_image() -> np.ndarray:

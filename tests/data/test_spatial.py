@@ -8,8 +8,8 @@ import nibabel as nib
 import numpy as np
 from conftest import write_nifti, write_tiny_ini
 
-from livianet.cli.main import main
-from livianet.data.spatial import resample_labels, target_shape
+from livianet.cli import main
+from livianet.data import resample_labels, target_shape
 
 
 def test_target_shape_and_round_trip():

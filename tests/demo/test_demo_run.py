@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from livianet.cli.main import main
-from livianet.config.schema import load_training_config
-from livianet.errors import DataError
+from livianet.cli import main
+from livianet.config import load_training_config
 from livianet.config.presets import preset_names, render_config
+from livianet.errors import DataError
 
 
 @pytest.mark.parametrize("preset", preset_names())

@@ -12,9 +12,8 @@ import pytest
 import scipy.io
 
 from livianet.errors import DataError
-from livianet.evaluation.evaluate import (
+from livianet.evaluation import (
     COLUMNS,
-    LEGEND,
     evaluate_files,
     evaluate_pair,
     format_metrics_table,
@@ -22,7 +21,8 @@ from livianet.evaluation.evaluate import (
     summary_by_label,
     write_metrics_csv,
 )
-from livianet.io.label_names import load_label_names
+from livianet.evaluation.evaluate import LEGEND
+from livianet.io import load_label_names
 
 ZOOMS = (1.0, 1.5, 2.0)
 

@@ -9,19 +9,16 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
-from livianet.evaluation import metrics
-from livianet.evaluation.metrics import (
+from livianet.evaluation import (
     assd,
-    boundary,
     dice,
     dice_per_class,
     hd95,
     jaccard,
-    label_metrics,
-    mask_metrics,
+    metrics,
     metrics_per_label,
-    surface_distances,
 )
+from livianet.evaluation.metrics import boundary, label_metrics, mask_metrics, surface_distances
 
 
 def bars() -> tuple[np.ndarray, np.ndarray]:

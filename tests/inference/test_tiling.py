@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from livianet.config.schema import ModelConfig
-from livianet.networks.livianet import build_model
-from livianet.inference.tiling import auto_tile, bounding_box, pad_region, segment_volume, split_axis
+from livianet.config import ModelConfig
+from livianet.inference import segment_volume
+from livianet.inference.tiling import auto_tile, pad_region, roi_box, split_axis
+from livianet.networks import build_model
 
 
 def _model(
@@ -119,12 +120,12 @@ def test_split_axis_covers_span_with_equal_tiles():
         assert covered[start:stop].all()
 
 
-def test_bounding_box():
+def test_roi_box():
     mask = np.zeros((10, 12, 14), bool)
     mask[2, 3:5, 7] = True
     mask[4, 3, 9] = True
-    assert bounding_box(mask, mask.shape) == ((2, 3, 7), (5, 5, 10))
-    assert bounding_box(None, (4, 5, 6)) == ((0, 0, 0), (4, 5, 6))
+    assert roi_box(mask, mask.shape) == ((2, 3, 7), (5, 5, 10))
+    assert roi_box(None, (4, 5, 6)) == ((0, 0, 0), (4, 5, 6))
 
 
 def test_pad_region_equals_cropping_the_padded_volume(rng):

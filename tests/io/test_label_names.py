@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from livianet.errors import DataError
-from livianet.io.label_names import label_name, load_label_names
+from livianet.io import label_name, load_label_names
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

@@ -13,17 +13,17 @@ import numpy as np
 import pytest
 import scipy.io
 
-from livianet.errors import DataError
 from livianet.atomic import atomic_path, write_text_atomic
-from livianet.io.volumes import (
+from livianet.errors import DataError
+from livianet.io import (
     Volume,
     list_volume_files,
-    load_npy,
     load_volume,
     save_volume,
     strip_volume_suffix,
     volume_format,
 )
+from livianet.networks import load_npy
 
 # A rotation about z plus zooms (1, 1.5, 2) and a translation: a non-diagonal affine.
 ANGLE = np.deg2rad(30)

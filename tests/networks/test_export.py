@@ -9,12 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from livianet.networks.checkpoint import save_checkpoint
-from livianet.cli.main import main
-from livianet.config.schema import ModelConfig, to_plain
+from livianet.cli import main
+from livianet.config import ModelConfig, to_plain
 from livianet.errors import ConfigError
-from livianet.networks.export import export_model
-from livianet.networks.livianet import LiviaNet, build_model
+from livianet.networks import LiviaNet, build_model, export_model, save_checkpoint
 
 # Mixed kernel sizes (an odd crop offset on some axes) and two multi-scale layers.
 CONFIG = ModelConfig(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from livianet.config.schema import ModelConfig
-from livianet.networks.folded import fuse
-from livianet.networks.livianet import ChannelBias, build_model
+from livianet.config import ModelConfig
+from livianet.networks import build_model, fuse
+from livianet.networks.livianet import ChannelBias
 
 
 def _randomised(config: ModelConfig) -> torch.nn.Module:

@@ -9,8 +9,9 @@ import torch
 from conftest import ORIGINAL_CONFIGS
 from torch import nn
 
-from livianet.config.schema import ModelConfig, load_training_config
-from livianet.networks.livianet import LEAKY_SLOPE, ChannelBias, LiviaNet, build_model, centre_crop
+from livianet.config import ModelConfig, load_training_config
+from livianet.networks import LiviaNet, build_model, centre_crop
+from livianet.networks.livianet import LEAKY_SLOPE, ChannelBias
 
 K3 = (3, 3, 3)
 

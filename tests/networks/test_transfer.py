@@ -11,10 +11,11 @@ import scipy.signal
 import torch
 from conftest import ORIGINAL_CONFIGS, ORIGINAL_WEIGHTS
 
-from livianet.config.schema import ModelConfig, load_training_config
+from livianet.config import ModelConfig, load_training_config
 from livianet.errors import DataError
-from livianet.networks.livianet import LiviaNet, build_model
-from livianet.networks.transfer import (
+from livianet.networks import (
+    LiviaNet,
+    build_model,
     export_npy_weights,
     freeze_layers,
     list_npy,

@@ -13,7 +13,7 @@ pytest.importorskip("matplotlib")
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.image import imread  # noqa: E402
 
-from livianet.reporting.figures import (  # noqa: E402
+from livianet.reporting import (
     OVERLAY_ALPHA,
     label_colours,
     save_snapshot,

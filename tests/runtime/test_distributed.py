@@ -14,14 +14,14 @@ import pytest
 import torch
 from conftest import write_tiny_ini
 
-from livianet.config.schema import load_training_config
-from livianet.training.trainer import TrainOptions, train
+from livianet.config import load_training_config
+from livianet.training import TrainOptions, train
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
 
 HARNESS = """
 import os, sys, torch
-from livianet.config.schema import load_training_config
+from livianet.config import load_training_config
 from livianet.training.trainer import TrainOptions, train
 from livianet.runtime import distributed
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from conftest import write_tiny_ini
 
-from livianet.networks.checkpoint import list_epoch_checkpoints, load_checkpoint
-from livianet.cli.main import main
+from livianet.cli import main
+from livianet.networks import list_epoch_checkpoints, load_checkpoint
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 

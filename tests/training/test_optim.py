@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from livianet.config.schema import OptimConfig
+from livianet.config import OptimConfig
 from livianet.training.optim import build_optimizer, learning_rate, set_learning_rate
 
 

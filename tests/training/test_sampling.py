@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+from livianet.config import ModelConfig, TrainConfig
+from livianet.data import Case, CaseFiles
 from livianet.training.batches import make_batch, prepare_cases, subepoch_batches
-from livianet.config.schema import ModelConfig, TrainConfig
-from livianet.data.cases import Case, CaseFiles
 from livianet.training.sampling import (
     centres_to_corners,
     extract_patches,

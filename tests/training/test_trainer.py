@@ -9,11 +9,11 @@ import pytest
 import torch
 from conftest import write_tiny_ini
 
-from livianet.networks.checkpoint import load_checkpoint
-from livianet.config.schema import load_training_config
+from livianet.config import load_training_config
 from livianet.errors import TrainingError
-from livianet.training.trainer import TrainOptions, _initial_model, train
-from livianet.networks.transfer import export_npy_weights
+from livianet.networks import export_npy_weights, load_checkpoint
+from livianet.training import TrainOptions, train
+from livianet.training.trainer import _initial_model
 
 
 def _options(**kwargs) -> TrainOptions:

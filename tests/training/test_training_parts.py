@@ -6,11 +6,11 @@ import numpy as np
 import torch
 from conftest import write_tiny_ini
 
+from livianet.config import AugmentConfig, ModelConfig, load_training_config
+from livianet.networks import build_model
+from livianet.training import TrainOptions, train
 from livianet.training.augment import augment_batch, swap_table
-from livianet.config.schema import AugmentConfig, ModelConfig, load_training_config
 from livianet.training.losses import SegmentationLoss, soft_dice_loss, weight_penalty
-from livianet.networks.livianet import build_model
-from livianet.training.trainer import TrainOptions, train
 
 
 def test_flip_swaps_left_and_right_labels():

@@ -6,8 +6,12 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from livianet.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from livianet.networks import Checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -15,7 +19,7 @@ logger = logging.getLogger(__name__)
 def _names(path: Path | None) -> dict[int, str] | None:
     if path is None:
         return None
-    from livianet.io.label_names import load_label_names
+    from livianet.io import load_label_names
 
     return load_label_names(path)
 
@@ -39,7 +43,7 @@ def _legacy_resume(args: argparse.Namespace) -> Path | None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from livianet.config.schema import load_training_config
+    from livianet.config import load_training_config
 
     config = load_training_config(args.config, data_root=args.data_root)
     resume = _legacy_resume(args)
@@ -49,7 +53,7 @@ def run_train(args: argparse.Namespace) -> int:
         text, problems = dry_run(config)
         print(text)
         return 1 if problems else 0
-    from livianet.training.trainer import TrainOptions, train
+    from livianet.training import TrainOptions, train
 
     options = TrainOptions(
         resume=resume,
@@ -79,10 +83,11 @@ def _is_config(path: Path) -> bool:
 
 
 def run_segment(args: argparse.Namespace) -> int:
-    from livianet.inference.files import SegmentOptions, jobs_from_config, jobs_from_files, segment_files
+    from livianet.inference import SegmentOptions, jobs_from_config, jobs_from_files, segment_files
+    from livianet.networks import Checkpoint
 
     if _is_config(args.first):
-        from livianet.config.schema import load_segmentation_config
+        from livianet.config import load_segmentation_config
 
         if len(args.rest) != 1:
             raise ConfigError(
@@ -93,17 +98,16 @@ def run_segment(args: argparse.Namespace) -> int:
                 "segment: --roi and --gt are for the file form; the INI form reads ROIFolder and GroundTruthFolder"
             )
         config = load_segmentation_config(args.first, data_root=args.data_root)
-        checkpoint = args.rest[0]
+        checkpoint = Checkpoint.read(args.rest[0])
         jobs = jobs_from_config(config)
         out = args.out or _ini_output_folder(checkpoint, args.output_root)
     else:
         if args.out is None:
             raise ConfigError("segment CKPT IMAGE...: --out DIR is required")
-        checkpoint = args.first
-        from livianet.networks.checkpoint import load_checkpoint, stored_model_config
-
-        channels = stored_model_config(load_checkpoint(checkpoint), checkpoint).in_channels
-        jobs = jobs_from_files(list(args.rest), args.roi, args.gt, channels)
+        checkpoint = Checkpoint.read(args.first)
+        jobs = jobs_from_files(
+            list(args.rest), args.roi, args.gt, checkpoint.model_config.in_channels
+        )
         out = args.out
     options = SegmentOptions(
         device=args.device,
@@ -131,24 +135,27 @@ def run_segment(args: argparse.Namespace) -> int:
     if not distributed.env_info().is_main:
         return 0
     if report.metric_rows:
-        from livianet.evaluation.evaluate import format_metrics_table
+        from livianet.evaluation import format_metrics_table
 
         print(format_metrics_table(report.metric_rows))
     print(f"outputs in {out}")
     return 0
 
 
-def _ini_output_folder(checkpoint: Path, output_root: Path) -> Path:
+def _ini_output_folder(checkpoint: Checkpoint, output_root: Path) -> Path:
     """``<output root>/<folderName>/Pred/Testing``, folderName from the checkpoint's config."""
-    from livianet.networks.checkpoint import load_checkpoint
-
-    state = load_checkpoint(checkpoint)
+    state = checkpoint.state
     folder = state.get("config", {}).get("folder_name") or state.get("network_name") or "livianet"
     return output_root / folder / "Pred" / "Testing"
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from livianet.evaluation.evaluate import evaluate_files, format_metrics_table, pair_files, write_metrics_csv
+    from livianet.evaluation import (
+        evaluate_files,
+        format_metrics_table,
+        pair_files,
+        write_metrics_csv,
+    )
 
     rows = evaluate_files(pair_files(args.pred, args.gt), names=_names(args.names))
     print(format_metrics_table(rows))
@@ -168,7 +175,7 @@ def _format(args: argparse.Namespace) -> str | None:
 
 
 def run_labels(args: argparse.Namespace) -> int:
-    from livianet.data.relabel import process_label_folder
+    from livianet.data import process_label_folder
 
     mapping = process_label_folder(args.in_dir, args.out_dir, args.num_classes, _format(args))
     print(f"{len(mapping)} label values mapped: {mapping}; written to {args.out_dir}")
@@ -176,7 +183,7 @@ def run_labels(args: argparse.Namespace) -> int:
 
 
 def run_roi(args: argparse.Namespace) -> int:
-    from livianet.data.roi import process_roi_folder
+    from livianet.data import process_roi_folder
 
     written = process_roi_folder(
         args.in_dir, args.out_dir, args.threshold, args.fill_holes, args.largest, _format(args)
@@ -186,7 +193,7 @@ def run_roi(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from livianet.networks.export import export_model
+    from livianet.networks import export_model
 
     path = export_model(args.checkpoint, args.output)
     print(f"exported to {path}")
@@ -194,8 +201,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_export_weights(args: argparse.Namespace) -> int:
-    from livianet.networks.checkpoint import load_checkpoint, model_from_checkpoint
-    from livianet.networks.transfer import export_npy_weights
+    from livianet.networks import export_npy_weights, load_checkpoint, model_from_checkpoint
 
     model = model_from_checkpoint(load_checkpoint(args.checkpoint), args.checkpoint)
     written = export_npy_weights(model, args.out_dir)
@@ -204,8 +210,8 @@ def run_export_weights(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from livianet.demo.run import DemoOptions
-    from livianet.demo.run import run_demo as demo
+    from livianet.demo import DemoOptions
+    from livianet.demo import run_demo as demo
 
     if args.minutes <= 0:
         raise ConfigError(f"--minutes {args.minutes}: expected a positive time budget")

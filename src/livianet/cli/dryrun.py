@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from livianet.config.schema import DataConfig, TrainingConfig
-from livianet.data.cases import folder_listing, folder_problems
-from livianet.errors import DataError
+from livianet.config import DataConfig, TrainingConfig
+from livianet.data import all_cases, folder_problems, index_problem
 
 
 def network_lines(config: TrainingConfig) -> list[str]:
-    from livianet.networks.livianet import LiviaNet, count_parameters
+    from livianet.networks import LiviaNet, count_parameters
 
     model_cfg, train = config.model, config.train
     model = LiviaNet(model_cfg)
@@ -78,26 +77,16 @@ def pairing_lines(
     problems = folder_problems(data)
     if problems:
         return lines + ["  (not paired: see problems below)"], problems
-    listings = [folder_listing(f, "image") for f in data.image_folders]
-    labels = folder_listing(data.label_folder, "label") if data.label_folder else None
-    rois = folder_listing(data.roi_folder, "ROI") if data.roi_folder else None
-    count = len(listings[0])
-    outside = [i for i in indexes if i >= count]
+    cases = all_cases(data)
     for i in indexes:
-        if i >= count:
-            continue
-        images = ", ".join(l[i].name for l in listings)
-        label = labels[i].name if labels else "-"
-        roi = rois[i].name if rois else "-"
-        lines.append(f"  {i}: image {images} | label {label} | ROI {roi}")
-    found: list[str] = []
-    if outside:
-        word = "indexes" if len(outside) > 1 else "index"
-        verb = "point" if len(outside) > 1 else "points"
-        found.append(
-            f"{title} {word} {' and '.join(map(str, outside))} {verb} past the {count} images in {data.image_folders[0]} (valid: 0..{count - 1})"
-        )
-    return lines, found
+        if i < len(cases):
+            case = cases[i]
+            images = ", ".join(path.name for path in case.images)
+            label = case.label.name if case.label else "-"
+            roi = case.roi.name if case.roi else "-"
+            lines.append(f"  {i}: image {images} | label {label} | ROI {roi}")
+    problem = index_problem(title, indexes, len(cases), data.image_folders[0])
+    return lines, [problem] if problem else []
 
 
 def dry_run(config: TrainingConfig) -> tuple[str, list[str]]:
@@ -125,6 +114,3 @@ def dry_run(config: TrainingConfig) -> tuple[str, list[str]]:
     else:
         lines.append("Ready: the run can start.")
     return "\n".join(lines), problems
-
-
-__all__ = ["dry_run", "DataError"]

@@ -13,8 +13,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from livianet.version import __version__
 from livianet.errors import LivianetError
+from livianet.version import __version__
 
 logger = logging.getLogger("livianet")
 
@@ -273,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     handler = getattr(commands, f"run_{args.command.replace('-', '_')}")
     if args.command in ("train", "segment", "demo"):
-        from livianet.runtime.allocator import keep_freed_memory
+        from livianet.runtime import keep_freed_memory
 
         keep_freed_memory()
     try:

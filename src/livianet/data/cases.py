@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from livianet.config.schema import DataConfig
+from livianet.config import DataConfig
 from livianet.errors import DataError
-from livianet.io.volumes import Volume, list_volume_files, load_volume, strip_volume_suffix
+from livianet.io import Volume, list_volume_files, load_volume, strip_volume_suffix
 
 logger = logging.getLogger(__name__)
 
@@ -92,12 +92,11 @@ def folder_problems(data: DataConfig) -> list[str]:
     return problems
 
 
-def list_cases(data: DataConfig, indexes: tuple[int, ...], role: str) -> list[CaseFiles]:
-    """Files of each case at ``indexes`` (positions in the sorted listings).
+def all_cases(data: DataConfig) -> list[CaseFiles]:
+    """The files of every case in the folders, paired by sorted position.
 
     Raises:
-        DataError: a folder is missing or empty, counts differ, or an index
-            points past the files.
+        DataError: a folder is missing or empty, or the counts differ.
     """
     problems = folder_problems(data)
     if problems:
@@ -105,15 +104,6 @@ def list_cases(data: DataConfig, indexes: tuple[int, ...], role: str) -> list[Ca
     images = [folder_listing(f, "image") for f in data.image_folders]
     labels = folder_listing(data.label_folder, "label") if data.label_folder else None
     rois = folder_listing(data.roi_folder, "ROI") if data.roi_folder else None
-    count = len(images[0])
-    outside = [i for i in indexes if i >= count]
-    if outside:
-        listed = " and ".join(str(i) for i in outside)
-        plural = "es" if len(outside) > 1 else ""
-        verb = "point" if len(outside) > 1 else "points"
-        raise DataError(
-            f"{role} index{plural} {listed} {verb} past the {count} images in {data.image_folders[0]} (valid: 0..{count - 1})"
-        )
     return [
         CaseFiles(
             index=i,
@@ -121,8 +111,38 @@ def list_cases(data: DataConfig, indexes: tuple[int, ...], role: str) -> list[Ca
             label=labels[i] if labels else None,
             roi=rois[i] if rois else None,
         )
-        for i in indexes
+        for i in range(len(images[0]))
     ]
+
+
+def index_problem(role: str, indexes: tuple[int, ...], count: int, folder: Path) -> str | None:
+    """A sentence naming the indexes that point past ``count`` files, or None.
+
+    >>> index_problem("training", (0, 5, 6), 5, Path("MR"))
+    'training indexes 5 and 6 point past the 5 images in MR (valid: 0..4)'
+    """
+    outside = [i for i in indexes if i >= count]
+    if not outside:
+        return None
+    word, verb = ("indexes", "point") if len(outside) > 1 else ("index", "points")
+    listed = " and ".join(str(i) for i in outside)
+    return (
+        f"{role} {word} {listed} {verb} past the {count} images in {folder} (valid: 0..{count - 1})"
+    )
+
+
+def list_cases(data: DataConfig, indexes: tuple[int, ...], role: str) -> list[CaseFiles]:
+    """Files of each case at ``indexes`` (positions in the sorted listings).
+
+    Raises:
+        DataError: a folder is missing or empty, counts differ, or an index
+            points past the files.
+    """
+    cases = all_cases(data)
+    problem = index_problem(role, indexes, len(cases), data.image_folders[0])
+    if problem:
+        raise DataError(problem)
+    return [cases[i] for i in indexes]
 
 
 def normalise_intensities(image: np.ndarray, mask: np.ndarray | None, method: str) -> np.ndarray:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from livianet.errors import DataError
 from livianet.atomic import write_text_atomic
-from livianet.io.volumes import Volume, list_volume_files, load_volume, save_volume, strip_volume_suffix
+from livianet.errors import DataError
+from livianet.io import Volume, list_volume_files, load_volume, save_volume, strip_volume_suffix
 
 logger = logging.getLogger(__name__)
 

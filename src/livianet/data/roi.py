@@ -8,11 +8,29 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from livianet.errors import DataError
-from livianet.io.volumes import list_volume_files, load_volume, save_volume
 from livianet.data.relabel import output_file
+from livianet.errors import DataError
+from livianet.io import list_volume_files, load_volume, save_volume
 
 logger = logging.getLogger(__name__)
+
+
+CONNECTIVITY = np.ones((3, 3, 3), dtype=bool)  # 26-connected: voxels touching at a corner join
+
+
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest 26-connected component of ``mask`` (the mask itself when it has one or none).
+
+    >>> a = np.zeros((5, 1, 1), dtype=bool); a[0] = a[2:4] = True
+    >>> largest_component(a).ravel().tolist()
+    [False, False, True, True, False]
+    """
+    components, count = ndimage.label(mask, structure=CONNECTIVITY)
+    if count <= 1:
+        return np.asarray(mask, dtype=bool)
+    sizes = np.bincount(components.ravel())
+    sizes[0] = 0
+    return components == int(sizes.argmax())
 
 
 def roi_from_image(
@@ -24,12 +42,8 @@ def roi_from_image(
     [[[0, 1, 0]]]
     """
     mask = np.asarray(image) > threshold
-    if largest and mask.any():
-        components, count = ndimage.label(mask)
-        if count > 1:
-            sizes = np.bincount(components.ravel())
-            sizes[0] = 0
-            mask = components == sizes.argmax()
+    if largest:
+        mask = largest_component(mask)
     if fill_holes:
         mask = ndimage.binary_fill_holes(mask)
     return mask

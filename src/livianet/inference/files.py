@@ -17,17 +17,23 @@ from typing import Any
 
 import numpy as np
 
-from livianet.runtime import distributed
-from livianet.networks.checkpoint import load_checkpoint, model_from_checkpoint
-from livianet.config.schema import SegmentationConfig
-from livianet.data.cases import Case, CaseFiles, check_channels, list_cases, load_case
-from livianet.errors import DataError
 from livianet.atomic import check_writable
+from livianet.config import SegmentationConfig
+from livianet.data import (
+    Case,
+    CaseFiles,
+    check_channels,
+    list_cases,
+    load_case,
+    resample_case,
+    resample_labels,
+    resample_probabilities,
+)
+from livianet.errors import DataError
 from livianet.inference.predictor import InferenceSettings, predict_case, prepare_for_inference
-from livianet.io.volumes import save_volume, strip_volume_suffix
-from livianet.io.naming import probability_path, segmentation_path
-from livianet.runtime.precision import resolve_device, resolve_precision
-from livianet.data.spatial import resample_case, resample_labels, resample_probabilities
+from livianet.io import probability_path, save_volume, segmentation_path, strip_volume_suffix
+from livianet.networks import Checkpoint, ModelMeta
+from livianet.runtime import distributed, resolve_device, resolve_precision
 
 logger = logging.getLogger(__name__)
 
@@ -95,17 +101,17 @@ def _read_ahead(jobs: list[CaseFiles], load) -> Iterator[tuple[CaseFiles, Case]]
             yield job, case
 
 
-def geometry_notes(case: Case, state: dict[str, Any]) -> list[str]:
+def geometry_notes(case: Case, meta: ModelMeta) -> list[str]:
     """Sentences saying how a scan's voxel grid differs from the training data's."""
     notes = []
-    trained = state.get("training_spacing")
+    trained = meta.training_spacing
     spacing = case.reference.spacing
     if trained and any(abs(s - t) > SPACING_TOLERANCE * t for s, t in zip(spacing, trained)):
         notes.append(
             f"voxel spacing {tuple(round(s, 3) for s in spacing)} mm differs from the training data's "
             f"{tuple(round(t, 3) for t in trained)} mm"
         )
-    orientation = state.get("training_orientation")
+    orientation = meta.training_orientation
     if (
         orientation
         and case.reference.header is not None
@@ -118,20 +124,18 @@ def geometry_notes(case: Case, state: dict[str, Any]) -> list[str]:
 
 
 def segment_files(
-    checkpoint: Path, jobs: list[CaseFiles], out_dir: Path, options: SegmentOptions
+    checkpoint: Checkpoint, jobs: list[CaseFiles], out_dir: Path, options: SegmentOptions
 ) -> SegmentReport:
     """Segment every job, writing outputs under ``out_dir``; this process's share under torchrun."""
-    state = load_checkpoint(checkpoint)
-    model = model_from_checkpoint(state, checkpoint)
+    model = checkpoint.network()
+    meta = checkpoint.meta
     config = model.config
     device = resolve_device(options.device)
     info = distributed.init(device)
     check_writable(out_dir)
     precision = resolve_precision(options.precision, device)
     largest = (
-        state.get("largest_component", False)
-        if options.largest_component is None
-        else options.largest_component
+        meta.largest_component if options.largest_component is None else options.largest_component
     )
     settings = InferenceSettings(
         device=device,
@@ -141,8 +145,8 @@ def segment_files(
         largest_component=largest,
     )
     model = prepare_for_inference(model, settings)
-    names = options.names or {int(k): v for k, v in state.get("label_names", {}).items()} or None
-    normalization = state.get("normalization", "none")
+    names = options.names or meta.label_names or None
+    normalization = meta.normalization
     mine = distributed.shard(jobs, info)
 
     def load(job: CaseFiles) -> Case:
@@ -152,7 +156,7 @@ def segment_files(
 
     report = SegmentReport()
     for job, case in _read_ahead(mine, load):
-        for note in geometry_notes(case, state):
+        for note in geometry_notes(case, meta):
             logger.warning(
                 "%s: %s%s",
                 job.images[0],
@@ -161,7 +165,7 @@ def segment_files(
                 if options.resample
                 else "; pass --resample to resample",
             )
-        report_case = _segment_one(model, case, state, settings, out_dir, options, names)
+        report_case = _segment_one(model, case, meta, settings, out_dir, options, names)
         report.outputs += report_case.outputs
         report.volume_rows += report_case.volume_rows
         report.metric_rows += report_case.metric_rows
@@ -175,14 +179,16 @@ def segment_files(
 
 
 def _segment_one(
-    model, case: Case, state, settings, out_dir: Path, options: SegmentOptions, names
+    model, case: Case, meta: ModelMeta, settings, out_dir: Path, options: SegmentOptions, names
 ) -> SegmentReport:
-    from livianet.evaluation.metrics import metrics_per_label
+    from livianet.evaluation import metrics_per_label
 
     config = model.config
     target = case
-    trained = state.get("training_spacing")
-    resampled = options.resample and trained and geometry_notes(case, {"training_spacing": trained})
+    trained = meta.training_spacing
+    resampled = (
+        options.resample and trained and geometry_notes(case, ModelMeta(training_spacing=trained))
+    )
     if resampled:
         target = resample_case(case, tuple(trained))
     result = predict_case(model, target, settings, probabilities=options.probabilities)
@@ -226,7 +232,7 @@ def _segment_one(
 
 
 def _name(label: int, names: dict[int, str] | None) -> str:
-    from livianet.io.label_names import label_name
+    from livianet.io import label_name
 
     return label_name(names, label)
 
@@ -236,7 +242,7 @@ def _column_name(label: int, names: dict[int, str] | None) -> str:
 
 
 def _snapshot(case: Case, labels: np.ndarray, out_dir: Path, names, num_classes: int) -> None:
-    from livianet.reporting.figures import save_snapshot
+    from livianet.reporting import save_snapshot
 
     source = case.files.images[0]
     image = case.image[0]
@@ -269,13 +275,11 @@ def _gather(report: SegmentReport) -> SegmentReport:
 
 
 def _write_tables(report: SegmentReport, out_dir: Path, names) -> None:
-    from livianet.evaluation.evaluate import write_metrics_csv
-    from livianet.reporting.run_log import write_metrics_table
+    from livianet.evaluation import write_metrics_csv
+    from livianet.io import write_csv
 
     if report.volume_rows:
-        write_metrics_table(
-            sorted(report.volume_rows, key=lambda r: r["image"]), out_dir / "volumes.csv"
-        )
+        write_csv(sorted(report.volume_rows, key=lambda r: r["image"]), out_dir / "volumes.csv")
     if report.metric_rows:
         write_metrics_csv(
             sorted(report.metric_rows, key=lambda r: (r["image"], r["label"])),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from livianet.data import largest_component
+
 
 def keep_largest_component(labels: np.ndarray, num_classes: int) -> np.ndarray:
     """Keep, for each class, only its largest 26-connected component; the rest becomes background.
@@ -17,17 +19,10 @@ def keep_largest_component(labels: np.ndarray, num_classes: int) -> np.ndarray:
     [0, 0, 1, 1, 0]
     """
     out = labels.copy()
-    structure = np.ones((3, 3, 3), dtype=bool)
     objects = ndimage.find_objects(labels.astype(np.int64, copy=False), max_label=num_classes - 1)
     for value, box in enumerate(objects, start=1):
         if box is None:
             continue
         region = labels[box] == value
-        components, count = ndimage.label(region, structure=structure)
-        if count <= 1:
-            continue
-        sizes = np.bincount(components.ravel())
-        sizes[0] = 0
-        stray = region & (components != int(sizes.argmax()))
-        out[box][stray] = 0
+        out[box][region & ~largest_component(region)] = 0
     return out

@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
-from livianet.data.cases import Case
-from livianet.networks.livianet import LiviaNet
+from livianet.data import Case
 from livianet.inference.postprocess import keep_largest_component
-from livianet.runtime.precision import autocast_dtype, memory_format
 from livianet.inference.tiling import Segmentation, segment_volume
+from livianet.networks import LiviaNet
+from livianet.runtime import autocast_dtype, memory_format
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +27,7 @@ class InferenceSettings:
 
 def prepare_for_inference(model: LiviaNet, settings: InferenceSettings) -> torch.nn.Module:
     """The network's inference form (batch norm folded), on its device, in its fastest memory layout."""
-    from livianet.networks.folded import fuse
+    from livianet.networks import fuse
 
     if settings.device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # tiles share one shape: autotuning pays off
@@ -61,10 +60,3 @@ def predict_case(
                 result.probabilities[0, removed] = 1.0
         result = Segmentation(cleaned, result.probabilities)
     return result
-
-
-def case_dice(labels: np.ndarray, reference: np.ndarray, num_classes: int) -> np.ndarray:
-    """Dice of classes ``1..K-1`` (NaN where absent from both)."""
-    from livianet.evaluation.metrics import dice_per_class
-
-    return dice_per_class(labels, reference.astype(labels.dtype, copy=False), num_classes)[1:]

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from livianet.runtime.precision import autocast, memory_format
+from livianet.data import bounding_box
+from livianet.runtime import autocast, memory_format
 
 logger = logging.getLogger(__name__)
 
@@ -52,15 +53,17 @@ def split_axis(start: int, stop: int, tile: int) -> tuple[list[int], int]:
     return starts, size
 
 
-def bounding_box(mask: np.ndarray | None, shape: Size3) -> tuple[Size3, Size3]:
-    if mask is None:
+def roi_box(roi: np.ndarray | None, shape: Size3) -> tuple[Size3, Size3] | None:
+    """The region to segment: the ROI's bounding box, the whole volume without ROI, None if empty.
+
+    >>> roi_box(None, (4, 5, 6))
+    ((0, 0, 0), (4, 5, 6))
+    """
+    if roi is None:
         return (0, 0, 0), tuple(shape)  # type: ignore[return-value]
-    coords = [
-        np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis))) for axis in range(3)
-    ]
-    if any(c.size == 0 for c in coords):
-        return (0, 0, 0), (0, 0, 0)
-    return tuple(int(c[0]) for c in coords), tuple(int(c[-1]) + 1 for c in coords)  # type: ignore[return-value]
+    if not roi.any():
+        return None
+    return bounding_box(roi)
 
 
 def auto_tile(
@@ -118,9 +121,10 @@ def tile_plan(
 
     Tiles whose output window holds no ROI voxel are left out.
     """
-    lo, hi = bounding_box(roi, shape)
-    if any(h <= l for l, h in zip(lo, hi)):
+    box = roi_box(roi, shape)
+    if box is None:
         return [], (0, 0, 0)
+    lo, hi = box
     side = tile or auto_tile(
         model, batch_size, bytes_per_value=2 if precision in ("bf16", "fp16") else 4
     )

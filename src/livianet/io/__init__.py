@@ -1,1 +1,37 @@
-"""livianet.io."""
+"""Files in and out: volumes (NIfTI, ``.mat``), output names, label names, CSV tables."""
+
+from livianet.io.label_names import label_name, load_label_names
+from livianet.io.naming import output_name, probability_path, segmentation_path
+from livianet.io.tables import csv_cell, write_csv
+from livianet.io.volumes import (
+    VOLUME_SUFFIXES,
+    Volume,
+    label_dtype,
+    list_volume_files,
+    load_volume,
+    orientation_code,
+    save_volume,
+    strip_volume_suffix,
+    volume_format,
+    voxel_spacing,
+)
+
+__all__ = [
+    "VOLUME_SUFFIXES",
+    "Volume",
+    "csv_cell",
+    "label_dtype",
+    "label_name",
+    "list_volume_files",
+    "load_label_names",
+    "load_volume",
+    "orientation_code",
+    "output_name",
+    "probability_path",
+    "save_volume",
+    "segmentation_path",
+    "strip_volume_suffix",
+    "volume_format",
+    "voxel_spacing",
+    "write_csv",
+]

@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from livianet.errors import DataError
 from livianet.atomic import atomic_path
+from livianet.errors import DataError, describe_exception
 
 logger = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ def _read_nifti(file: Path) -> tuple[np.ndarray, np.ndarray, Any]:
     except DataError:
         raise
     except Exception as exc:  # noqa: BLE001 - nibabel/gzip/zlib raise many types
-        raise DataError(f"{file}: cannot read as NIfTI ({_describe(exc)})") from None
+        raise DataError(f"{file}: cannot read as NIfTI ({describe_exception(exc)})") from None
     return np.asarray(data), affine, header
 
 
@@ -196,7 +196,7 @@ def _read_mat(file: Path) -> tuple[np.ndarray, np.ndarray, None]:
     except NotImplementedError:
         return _read_mat_v73(file), np.eye(4), None
     except Exception as exc:  # noqa: BLE001 - scipy raises ValueError, OSError, zlib errors
-        raise DataError(f"{file}: cannot read as MATLAB .mat ({_describe(exc)})") from None
+        raise DataError(f"{file}: cannot read as MATLAB .mat ({describe_exception(exc)})") from None
     arrays = {
         k: v for k, v in contents.items() if not k.startswith("__") and isinstance(v, np.ndarray)
     }
@@ -240,7 +240,7 @@ def _read_mat_v73(file: Path) -> np.ndarray:
     except DataError:
         raise
     except Exception as exc:  # noqa: BLE001
-        raise DataError(f"{file}: cannot read as MATLAB v7.3 ({_describe(exc)})") from None
+        raise DataError(f"{file}: cannot read as MATLAB v7.3 ({describe_exception(exc)})") from None
     # HDF5 stores MATLAB's column-major arrays with reversed axes.
     return np.ascontiguousarray(data.T)
 
@@ -252,11 +252,6 @@ _MATLAB_NON_NUMERIC = ("char", "cell", "struct", "function_handle")
 def _matlab_class(dataset: Any) -> str:
     value = dataset.attrs.get("MATLAB_class", b"")
     return value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def label_dtype(data: np.ndarray) -> np.dtype:
@@ -321,34 +316,3 @@ def _write_nifti(array: np.ndarray, tmp: Path, reference: Volume | None) -> None
         image = nib.Nifti1Image(array, affine)
     image.set_data_dtype(array.dtype)
     nib.save(image, str(tmp))
-
-
-_NPY_MAGIC = b"\x93NUMPY"
-
-
-def load_npy(path: str | os.PathLike[str]) -> np.ndarray:
-    """Load a numeric ``.npy`` array without ever unpickling objects."""
-    file = Path(path)
-    if not file.is_file():
-        raise DataError(f"{file}: file not found")
-    try:
-        with open(file, "rb") as handle:
-            magic = handle.read(len(_NPY_MAGIC))
-    except OSError as exc:
-        raise DataError(f"{file}: cannot read ({exc.strerror or exc})") from None
-    if magic != _NPY_MAGIC:
-        # np.load would try to unpickle anything that is not .npy/.npz; refuse first.
-        raise DataError(f"{file}: not a .npy array file (it does not start with the .npy header)")
-    try:
-        array = np.load(file, allow_pickle=False)
-    except ValueError as exc:
-        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
-            raise DataError(
-                f"{file}: holds Python objects, refused (only numeric arrays are loaded)"
-            ) from None
-        raise DataError(f"{file}: cannot read as .npy ({_describe(exc)})") from None
-    except (OSError, EOFError) as exc:
-        raise DataError(f"{file}: cannot read as .npy ({_describe(exc)})") from None
-    if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
-        raise DataError(f"{file}: expected a numeric array, found {type(array).__name__}")
-    return array

@@ -10,21 +10,128 @@ from __future__ import annotations
 import logging
 import os
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from livianet.version import __version__
-from livianet.config.schema import ModelConfig, model_config_from_plain
-from livianet.errors import CheckpointError, ConfigError
 from livianet.atomic import atomic_path
+from livianet.config.schema import ModelConfig, model_config_from_plain, to_plain
+from livianet.errors import CheckpointError, ConfigError
 from livianet.networks.livianet import LiviaNet
+from livianet.version import __version__
 
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 KIND = "livianet-checkpoint"
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    """What a checkpoint records about how its network was trained, beside the weights.
+
+    Segmentation reads it to treat a scan as the training data were treated
+    (normalisation, largest component, label names, the training grid); every
+    field has the value an older checkpoint without it implies.
+    """
+
+    normalization: str = "none"
+    patch_size: tuple[int, ...] | None = None
+    segment_patch_size: tuple[int, ...] | None = None
+    apply_padding: bool = True
+    largest_component: bool = False
+    label_names: dict[int, str] = field(default_factory=dict)
+    training_spacing: tuple[float, ...] | None = None
+    training_orientation: str | None = None
+
+    def to_state(self) -> dict[str, Any]:
+        """The checkpoint entries, as plain types (``weights_only`` loading reads them)."""
+        return {
+            "normalization": self.normalization,
+            "patch_size": _plain_list(self.patch_size),
+            "segment_patch_size": _plain_list(self.segment_patch_size),
+            "apply_padding": self.apply_padding,
+            "largest_component": self.largest_component,
+            "label_names": {str(k): v for k, v in self.label_names.items()},
+            "training_spacing": _plain_list(self.training_spacing),
+            "training_orientation": self.training_orientation,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> ModelMeta:
+        def tuple_of(key: str) -> tuple | None:
+            value = state.get(key)
+            return tuple(value) if value else None
+
+        return cls(
+            normalization=state.get("normalization", "none"),
+            patch_size=tuple_of("patch_size"),
+            segment_patch_size=tuple_of("segment_patch_size"),
+            apply_padding=bool(state.get("apply_padding", True)),
+            largest_component=bool(state.get("largest_component", False)),
+            label_names={int(k): v for k, v in (state.get("label_names") or {}).items()},
+            training_spacing=tuple_of("training_spacing"),
+            training_orientation=state.get("training_orientation") or None,
+        )
+
+
+def _plain_list(values: tuple | None) -> list | None:
+    return None if values is None else list(values)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint read once: its path (for messages), its entries, and what they describe."""
+
+    path: Path
+    state: dict[str, Any]
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str]) -> Checkpoint:
+        return cls(Path(path), load_checkpoint(path))
+
+    @property
+    def model_config(self) -> ModelConfig:
+        return stored_model_config(self.state, self.path)
+
+    @property
+    def meta(self) -> ModelMeta:
+        return ModelMeta.from_state(self.state)
+
+    def network(self) -> LiviaNet:
+        return model_from_checkpoint(self.state, self.path)
+
+
+def training_checkpoint(
+    *,
+    network_name: str,
+    epoch: int,
+    model_config: ModelConfig,
+    model_state: dict[str, Any],
+    meta: ModelMeta,
+    optimizer_state: dict[str, Any],
+    config: dict[str, Any],
+    metrics: list[dict[str, Any]],
+    best: dict[str, Any],
+    frozen_layers: list[str],
+    seed: int,
+) -> dict[str, Any]:
+    """Every entry of a checkpoint written during training: enough to resume exactly and to segment."""
+    return {
+        "network_name": network_name,
+        "epoch": epoch,
+        "model_config": to_plain(model_config),
+        "model_state": model_state,
+        "optimizer_state": optimizer_state,
+        "config": config,
+        **meta.to_state(),
+        "metrics": metrics,
+        "best": dict(best),
+        "frozen_layers": list(frozen_layers),
+        "rng": {"torch": torch.get_rng_state(), "seed": seed},
+    }
 
 
 def checkpoint_name(network_name: str, epoch: int) -> str:

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import torch
 
-from livianet.networks.checkpoint import load_checkpoint, model_from_checkpoint
-from livianet.errors import ConfigError
 from livianet.atomic import atomic_path
+from livianet.errors import ConfigError
+from livianet.networks.checkpoint import load_checkpoint, model_from_checkpoint
 
 logger = logging.getLogger(__name__)
 

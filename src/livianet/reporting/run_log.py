@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import json
 import logging
 import math
@@ -13,28 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from livianet.atomic import write_text_atomic
-
 logger = logging.getLogger(__name__)
-
-
-def write_metrics_table(rows: list[dict[str, Any]], path: Path) -> None:
-    """Rewrite the per-epoch table whole (atomically) from the run's history."""
-    columns: list[str] = []
-    for row in rows:
-        columns += [k for k in row if k not in columns]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _cell(row.get(k)) for k in columns})
-    write_text_atomic(path, buffer.getvalue())
-
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, float):
-        return "nan" if math.isnan(value) else f"{value:.10g}"
-    return "" if value is None else value
 
 
 def write_curves(
@@ -44,7 +21,7 @@ def write_curves(
     if names:
         rows = [{_named(key, names): value for key, value in row.items()} for row in rows]
     try:
-        from livianet.reporting.figures import save_training_curves
+        from livianet.reporting.curves import save_training_curves
 
         save_training_curves(rows, path, title=title)
     except ImportError:
@@ -129,3 +106,23 @@ class TensorBoard:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+
+
+def epoch_line(row: dict[str, Any], num_epochs: int) -> str:
+    """The one log line per epoch."""
+    parts = [
+        f"epoch {row['epoch']}/{num_epochs}",
+        f"loss {row['train_loss']:.4f}",
+        f"lr {row['lr']:.3g}",
+        f"{row['samples_per_s']:.1f} samples/s",
+    ]
+    if "val_dice_mean" in row:
+        keys = sorted(
+            (k for k in row if k.startswith("val_dice_") and k != "val_dice_mean"),
+            key=lambda k: int(k.rsplit("_", 1)[1]),
+        )
+        parts.append(
+            f"val Dice {row['val_dice_mean']:.4f} [{' '.join(f'{row[k]:.3f}' for k in keys)}]"
+        )
+    parts.append(f"{row['seconds']:.1f} s")
+    return ", ".join(parts)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from livianet.config.schema import AugmentConfig
+from livianet.config import AugmentConfig
 
 
 def swap_table(pairs: tuple[tuple[int, int], ...], num_classes: int) -> np.ndarray:

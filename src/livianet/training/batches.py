@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from livianet.training.augment import augment_batch
-from livianet.config.schema import ModelConfig, TrainConfig
-from livianet.data.cases import Case
+from livianet.config import ModelConfig, TrainConfig
+from livianet.data import Case
 from livianet.errors import TrainingError
+from livianet.training.augment import augment_batch
 from livianet.training.sampling import (
     CaseIndex,
     centres_to_corners,

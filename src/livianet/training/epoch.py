@@ -12,13 +12,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from livianet.runtime import distributed
-from livianet.training.batches import PreparedCase, steps_per_subepoch, subepoch_batches, torch_seed
-from livianet.config.schema import TrainingConfig
-from livianet.runtime.distributed import DistInfo
+from livianet.config import TrainingConfig
 from livianet.errors import TrainingError
+from livianet.runtime import DistInfo, autocast, distributed
+from livianet.training.batches import PreparedCase, steps_per_subepoch, subepoch_batches, torch_seed
 from livianet.training.optim import learning_rate, set_learning_rate
-from livianet.runtime.precision import autocast
 
 logger = logging.getLogger(__name__)
 

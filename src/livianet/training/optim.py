@@ -21,7 +21,7 @@ from collections.abc import Iterable
 
 import torch
 
-from livianet.config.schema import OptimConfig
+from livianet.config import OptimConfig
 
 
 class NormalisedRMSprop(torch.optim.Optimizer):
@@ -118,7 +118,7 @@ def learning_rate(config: OptimConfig, epoch: int, progress: float, num_epochs: 
     the rate halves. Being a function of the epoch alone, it resumes exactly
     (the original lost its counter on restart).
 
-    >>> from livianet.config.schema import OptimConfig
+    >>> from livianet.config import OptimConfig
     >>> [learning_rate(OptimConfig(learning_rate=1.0), e, 0.0, 8) for e in range(6)]
     [1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
     """

@@ -8,9 +8,15 @@ from typing import Any
 
 import torch
 
-from livianet.networks.checkpoint import checkpoint_name, list_epoch_checkpoints, save_checkpoint
-from livianet.config.schema import TrainingConfig, to_plain
+from livianet.config import TrainingConfig
 from livianet.errors import TrainingError
+from livianet.networks import (
+    ModelMeta,
+    checkpoint_name,
+    list_epoch_checkpoints,
+    save_checkpoint,
+    training_checkpoint,
+)
 
 
 @dataclass(frozen=True)
@@ -57,13 +63,11 @@ def check_fresh_start(
 
 @dataclass(frozen=True)
 class RunRecord:
-    """What every checkpoint of a run repeats: its config and the training data's geometry."""
+    """What every checkpoint of a run repeats: its config and how its data were treated."""
 
     config: TrainingConfig
     plain_config: dict[str, Any]
-    training_spacing: list[float]
-    training_orientation: str
-    label_names: dict[int, str] | None
+    meta: ModelMeta
 
 
 def save_epoch(
@@ -79,26 +83,19 @@ def save_epoch(
 ) -> Path:
     """Write ``<network>_Epoch<epoch>.pt`` (and ``_best.pt`` when validation improved)."""
     config = record.config
-    state = {
-        "network_name": config.network_name,
-        "epoch": epoch,
-        "model_config": to_plain(config.model),
-        "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "optimizer_state": optimizer.state_dict(),
-        "config": record.plain_config,
-        "normalization": config.train.normalization,
-        "patch_size": list(config.train.patch_size),
-        "segment_patch_size": list(config.train.segment_patch_size),
-        "apply_padding": config.train.apply_padding,
-        "largest_component": config.train.largest_component,
-        "label_names": {str(k): v for k, v in (record.label_names or {}).items()},
-        "training_spacing": record.training_spacing,
-        "training_orientation": record.training_orientation,
-        "metrics": history,
-        "best": dict(best),
-        "frozen_layers": list(frozen),
-        "rng": {"torch": torch.get_rng_state(), "seed": config.train.seed},
-    }
+    state = training_checkpoint(
+        network_name=config.network_name,
+        epoch=epoch,
+        model_config=config.model,
+        model_state={k: v.detach().cpu() for k, v in model.state_dict().items()},
+        meta=record.meta,
+        optimizer_state=optimizer.state_dict(),
+        config=record.plain_config,
+        metrics=history,
+        best=best,
+        frozen_layers=frozen,
+        seed=config.train.seed,
+    )
     path = save_checkpoint(state, paths.networks / checkpoint_name(config.network_name, epoch))
     if improved:
         save_checkpoint(state, paths.best)

@@ -18,24 +18,34 @@ from typing import Any
 
 import torch
 
-from livianet.runtime import distributed
-from livianet.training.batches import prepare_cases
-from livianet.networks.checkpoint import check_compatible, load_checkpoint, load_model_state, stored_model_config
-from livianet.config.schema import TrainingConfig, to_plain
-from livianet.data.cases import Case, check_channels, list_cases, load_case
-from livianet.runtime.distributed import DistInfo
-from livianet.training.epoch import Session, train_epoch
-from livianet.errors import CheckpointError
 from livianet.atomic import check_writable
-from livianet.inference.predictor import InferenceSettings
+from livianet.config import TrainingConfig, to_plain
+from livianet.data import Case, check_channels, list_cases, load_case
+from livianet.errors import CheckpointError
+from livianet.inference import InferenceSettings
+from livianet.io import write_csv
+from livianet.networks import (
+    LiviaNet,
+    ModelMeta,
+    build_model,
+    check_compatible,
+    count_parameters,
+    freeze_layers,
+    load_checkpoint,
+    load_model_state,
+    load_npy_weights,
+    stored_model_config,
+    transfer_layers,
+)
+from livianet.reporting import TensorBoard, epoch_line, log_run_header, run_log, write_curves
+from livianet.runtime import DistInfo, distributed, resolve_device, resolve_precision
+from livianet.training.batches import prepare_cases
+from livianet.training.best_model import update_best
+from livianet.training.epoch import Session, train_epoch
 from livianet.training.losses import SegmentationLoss
-from livianet.networks.livianet import LiviaNet, build_model, count_parameters
 from livianet.training.optim import build_optimizer, learning_rate
-from livianet.runtime.precision import resolve_device, resolve_precision
-from livianet.reporting.run_log import TensorBoard, log_run_header, run_log, write_curves, write_metrics_table
 from livianet.training.run_dir import RunPaths, RunRecord, check_fresh_start, save_epoch
-from livianet.networks.transfer import freeze_layers, load_npy_weights, transfer_layers
-from livianet.training.validation import epoch_line, update_best, validate
+from livianet.training.validation import validate
 
 logger = logging.getLogger(__name__)
 
@@ -200,9 +210,17 @@ def _train(
     cases = load_cases(config, config.train_indexes, "training")
     validation = load_cases(config, config.validation_indexes, "validation") if info.is_main else []
     reference = cases[0].reference
-    record = RunRecord(
-        config, plain_config, list(reference.spacing), reference.orientation, options.label_names
+    meta = ModelMeta(
+        normalization=train_cfg.normalization,
+        patch_size=train_cfg.patch_size,
+        segment_patch_size=train_cfg.segment_patch_size,
+        apply_padding=train_cfg.apply_padding,
+        largest_component=train_cfg.largest_component,
+        label_names=dict(options.label_names or {}),
+        training_spacing=reference.spacing,
+        training_orientation=reference.orientation,
     )
+    record = RunRecord(config, plain_config, meta)
     session, state = _session(
         config, options, device, info, precision, prepare_cases(cases, train_cfg, config.model)
     )
@@ -289,7 +307,7 @@ def _train(
                     paths,
                     improved,
                 )
-                write_metrics_table(history, paths.metrics)
+                write_csv(history, paths.metrics)
                 write_curves(history, paths.curves, config.network_name, options.label_names)
                 board.scalars(row, epoch + 1)
                 logger.info(epoch_line(row, train_cfg.num_epochs))

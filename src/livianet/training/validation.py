@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import copy
-import math
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from livianet.data.cases import Case
-from livianet.inference.predictor import InferenceSettings, case_dice, predict_case, prepare_for_inference
-from livianet.io.volumes import save_volume
-from livianet.networks.livianet import LiviaNet
-from livianet.io.naming import segmentation_path
+from livianet.data import Case
+from livianet.evaluation import case_dice
+from livianet.inference import InferenceSettings, predict_case, prepare_for_inference
+from livianet.io import save_volume, segmentation_path
+from livianet.networks import LiviaNet
 
 
 def validate(
@@ -47,35 +46,3 @@ def validate(
     for k, value in enumerate(per_class, start=1):
         row[f"val_dice_{k}"] = float(value)
     return row
-
-
-def update_best(best: dict[str, Any], row: dict[str, Any], epoch: int) -> bool:
-    """Track the best validation Dice and the epochs since; True when ``row`` is a new best."""
-    score = row.get("val_dice_mean")
-    if score is None or not math.isfinite(score):
-        return False
-    if score > best["dice"]:
-        best.update(dice=score, epoch=epoch, stale=0)
-        return True
-    best["stale"] = best.get("stale", 0) + 1
-    return False
-
-
-def epoch_line(row: dict[str, Any], num_epochs: int) -> str:
-    """The one log line per epoch."""
-    parts = [
-        f"epoch {row['epoch']}/{num_epochs}",
-        f"loss {row['train_loss']:.4f}",
-        f"lr {row['lr']:.3g}",
-        f"{row['samples_per_s']:.1f} samples/s",
-    ]
-    if "val_dice_mean" in row:
-        keys = sorted(
-            (k for k in row if k.startswith("val_dice_") and k != "val_dice_mean"),
-            key=lambda k: int(k.rsplit("_", 1)[1]),
-        )
-        parts.append(
-            f"val Dice {row['val_dice_mean']:.4f} [{' '.join(f'{row[k]:.3f}' for k in keys)}]"
-        )
-    parts.append(f"{row['seconds']:.1f} s")
-    return ", ".join(parts)

@@ -1,99 +1,30 @@
-"""Quick-look pictures: a segmentation snapshot and training curves, as PNG.
+"""The QA snapshot: three orthogonal slices of a scan with its labels drawn over it, as PNG.
 
-Matplotlib is imported inside the functions and drawn through
-``matplotlib.figure.Figure`` with the Agg canvas, so importing this module is
-cheap and no global ``pyplot`` state is touched. Volumes are ``(X, Y, Z)`` in
-stored voxel order (not necessarily RAS); slices show array axes as they are.
+Volumes are ``(X, Y, Z)`` in stored voxel order (not necessarily RAS); slices
+show array axes as they are.
 """
 
 from __future__ import annotations
 
-import colorsys
 import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
-from livianet.atomic import atomic_path
+from livianet.reporting.drawing import DPI, FIGURE_WIDTH_IN, label_colours, save_figure
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = [
-    "OVERLAY_ALPHA",
-    "label_colours",
-    "save_snapshot",
-    "save_training_curves",
-    "snapshot_figure",
-    "training_curves_figure",
-]
-
 OVERLAY_ALPHA = 0.45
 """Opacity of the label colours drawn over the grey image."""
 
-DPI = 100
-FIGURE_WIDTH_IN = 12.0  # 1200 px at DPI
-
 _AXIS_NAMES = ("X", "Y", "Z")
-_DICE_PREFIX = "val_dice_"
-
-# Saturated, mutually distinct colours that stay visible over grey at 45 %;
-# labels past the table get golden-ratio hues, so label k's colour never
-# depends on how many labels there are.
-_PALETTE = (  # red, green, blue, yellow, cyan, magenta, orange, violet, lime, pink, brown, teal
-    (0.90, 0.10, 0.10),
-    (0.10, 0.75, 0.20),
-    (0.15, 0.40, 1.00),
-    (1.00, 0.85, 0.00),
-    (0.00, 0.85, 0.85),
-    (0.90, 0.20, 0.90),
-    (1.00, 0.50, 0.00),
-    (0.55, 0.30, 0.95),
-    (0.60, 0.90, 0.20),
-    (0.95, 0.45, 0.60),
-    (0.55, 0.35, 0.15),
-    (0.00, 0.50, 0.50),
-)
-
-
-def label_colours(num_labels: int) -> npt.NDArray[np.float64]:
-    """Fixed RGB colour per label; row ``k`` is label ``k``'s colour.
-
-    Row 0 (background) is all zeros and never drawn. Label ``k`` has the same
-    colour whatever ``num_labels`` is, so pictures of different cases match.
-
-    Args:
-        num_labels: Number of rows, background included.
-
-    Returns:
-        Array of shape ``(num_labels, 3)``, floats in ``[0, 1]``.
-
-    Raises:
-        ValueError: If ``num_labels`` is negative.
-
-    >>> label_colours(3)
-    array([[0.  , 0.  , 0.  ],
-           [0.9 , 0.1 , 0.1 ],
-           [0.1 , 0.75, 0.2 ]])
-    """
-    if num_labels < 0:
-        raise ValueError(f"num_labels must be >= 0, got {num_labels}")
-    colours = np.zeros((num_labels, 3))
-    for label in range(1, num_labels):
-        colours[label] = _label_colour(label)
-    return colours
-
-
-def _label_colour(label: int) -> tuple[float, float, float]:
-    if label <= len(_PALETTE):
-        return _PALETTE[label - 1]
-    hue = (label * 0.6180339887498949) % 1.0
-    return colorsys.hsv_to_rgb(hue, 0.75, 0.95)
 
 
 def save_snapshot(
@@ -143,7 +74,7 @@ def save_snapshot(
         reference=reference,
         contours=contours,
     )
-    _save(figure, final)
+    save_figure(figure, final)
     return final
 
 
@@ -345,143 +276,3 @@ def _draw_slice(
     ax.set_yticks([])
     ax.set_xlabel(_AXIS_NAMES[across], fontsize=9)
     ax.set_ylabel(_AXIS_NAMES[up], fontsize=9)
-
-
-def save_training_curves(
-    rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str], title: str | None = None
-) -> Path:
-    """Write a PNG of the loss and validation Dice per epoch.
-
-    See :func:`training_curves_figure` for the picture.
-
-    Args:
-        rows: One dict per epoch, as appended to ``metrics.csv``.
-        path: Output ``.png`` path; written atomically.
-        title: Figure title.
-
-    Returns:
-        ``path`` as a ``Path``.
-
-    Raises:
-        OSError: If the file cannot be written.
-    """
-    final = Path(path)
-    _save(training_curves_figure(rows, title=title), final)
-    return final
-
-
-def training_curves_figure(rows: Sequence[Mapping[str, Any]], title: str | None = None) -> Figure:
-    """Build the figure that :func:`save_training_curves` writes.
-
-    Left: ``train_loss`` and ``val_loss`` against ``epoch`` (log scale when
-    they span more than a decade). Right: every ``val_dice_<k>`` column,
-    labelled ``<k>``, and ``val_dice_mean`` as a thick black line, on [0, 1].
-    Missing, empty, non-numeric and NaN values are skipped, so rows read back
-    from a CSV (all strings) work too.
-    """
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    figure = Figure(figsize=(FIGURE_WIDTH_IN, 4.5), dpi=DPI, layout="constrained")
-    loss_ax, dice_ax = figure.subplots(1, 2)
-    epochs = [_number(row.get("epoch", i + 1)) for i, row in enumerate(rows)]
-
-    loss_values: list[float] = []
-    for key, label in (("train_loss", "training"), ("val_loss", "validation")):
-        xs, ys = _series(rows, epochs, key)
-        if ys:
-            _plot(loss_ax, xs, ys, label=label)
-            loss_values += ys
-    positive = [v for v in loss_values if v > 0]
-    if positive and len(positive) == len(loss_values) and max(positive) > 10 * min(positive):
-        loss_ax.set_yscale("log")
-    if loss_values:
-        loss_ax.legend(fontsize=9)
-    else:
-        _note(loss_ax, "no training yet")
-    loss_ax.set_xlabel("epoch")
-    loss_ax.set_ylabel("loss")
-    loss_ax.set_title("loss", fontsize=11)
-
-    plotted = 0
-    for position, key in enumerate(_dice_keys(rows), start=1):
-        xs, ys = _series(rows, epochs, key)
-        suffix = key[len(_DICE_PREFIX) :]
-        colour = _label_colour(int(suffix) if suffix.isdigit() and int(suffix) > 0 else position)
-        if ys:
-            _plot(dice_ax, xs, ys, label=suffix, color=colour)
-            plotted += 1
-    xs, ys = _series(rows, epochs, "val_dice_mean")
-    if ys:
-        _plot(dice_ax, xs, ys, label="mean", color="black", linewidth=2.5)
-        plotted += 1
-    if plotted:
-        dice_ax.legend(fontsize=9, ncols=2 if plotted > 6 else 1)
-    else:
-        _note(dice_ax, "no validation yet")
-    dice_ax.set_ylim(0.0, 1.0)
-    dice_ax.set_xlabel("epoch")
-    dice_ax.set_ylabel("Dice")
-    dice_ax.set_title("validation Dice", fontsize=11)
-
-    for ax in (loss_ax, dice_ax):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
-    if title:
-        figure.suptitle(title, fontsize=12)
-    return figure
-
-
-def _number(value: Any) -> float:
-    """``value`` as a float, NaN if it is missing, empty or not a number."""
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def _series(
-    rows: Sequence[Mapping[str, Any]], epochs: list[float], key: str
-) -> tuple[list[float], list[float]]:
-    xs, ys = [], []
-    for epoch, row in zip(epochs, rows):
-        value = _number(row.get(key))
-        if math.isfinite(epoch) and math.isfinite(value):
-            xs.append(epoch)
-            ys.append(value)
-    return xs, ys
-
-
-def _dice_keys(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    """``val_dice_<k>`` keys except the mean: numeric ``k`` in order, then names as first seen."""
-    keys: dict[str, None] = {}
-    for row in rows:
-        for key in row:
-            if key.startswith(_DICE_PREFIX) and key != "val_dice_mean" and key != _DICE_PREFIX:
-                keys[key] = None
-    cut = len(_DICE_PREFIX)
-    numeric = sorted((k for k in keys if k[cut:].isdigit()), key=lambda k: int(k[cut:]))
-    return numeric + [k for k in keys if k not in numeric]
-
-
-def _plot(ax: Axes, xs: list[float], ys: list[float], **style: Any) -> None:
-    # Markers keep a single epoch visible; past ~50 points they only add clutter.
-    if len(xs) <= 50:
-        style.setdefault("marker", "o")
-        style.setdefault("markersize", 3)
-    ax.plot(xs, ys, **style)
-
-
-def _note(ax: Axes, text: str) -> None:
-    ax.text(
-        0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=12, color="0.4"
-    )
-
-
-def _save(figure: Figure, path: Path) -> None:
-    """Render ``figure`` to a PNG at ``path`` through a temporary file."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    FigureCanvasAgg(figure)
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=DPI)

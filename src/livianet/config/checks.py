@@ -1,0 +1,94 @@
+"""Rules that span several INI keys, checked on the parsed values before dataclasses are built.
+
+Each check raises a :class:`ConfigError` whose message starts with ``where``
+(``file [section]``) and names the keys and values involved. Rules within the
+architecture alone live in :func:`livianet.config.schema.model_problems`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from livianet.config.schema import ModelConfig
+from livianet.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+
+def count_conv_layers(where: str, arch: dict[str, Any]) -> int:
+    """Conv layers (``[k, k, k]`` kernels) come first, then 1x1x1 layers (``[1]``)."""
+    shapes, channels = arch["kernel_shapes"], arch["channels"]
+    if len(shapes) != len(channels):
+        raise ConfigError(
+            f"{where} numkernelsperlayer has {len(channels)} entries but kernelshapes has {len(shapes)}: expected one per layer"
+        )
+    num_conv = sum(1 for s in shapes if len(s) == 3)
+    if any(len(s) == 3 for s in shapes[num_conv:]):
+        raise ConfigError(
+            f"{where} kernelshapes = {[list(s) for s in shapes]}: conv layers ([k, k, k]) must come before 1x1x1 layers ([1])"
+        )
+    return num_conv
+
+
+def check_pretrained(where: str, arch: dict[str, Any], num_conv: int) -> None:
+    """Pre-trained conv weights need their folder and at most one index per conv layer."""
+    if arch["conv_init"] != "pretrained":
+        return
+    if arch["weights_folder"] is None:
+        raise ConfigError(
+            f"{where} weight_Initialization_CNN = 2: expected 'weights folderName' to name the .npy folder"
+        )
+    if len(arch["weights_indexes"]) > num_conv:
+        raise ConfigError(
+            f"{where} weights trained indexes = {list(arch['weights_indexes'])}: "
+            f"{len(arch['weights_indexes'])} entries but there are {num_conv} conv layers"
+        )
+
+
+def check_training(where: str, training: dict[str, Any], model: ModelConfig) -> None:
+    """Training values against each other and against the network they train."""
+    rates = training["learning_rate"]
+    if not rates:
+        raise ConfigError(f"{where} Leraning Rate: expected at least one value")
+    if len(set(rates)) > 1:
+        logger.warning(
+            "%s Leraning Rate: per-layer rates are not supported (nor were they in the original); using %g",
+            where,
+            rates[0],
+        )
+    rf = model.receptive_field
+    for key, size in (
+        ("sampleSize_Train", training["patch_size"]),
+        ("sampleSize_Test", training["segment_patch_size"]),
+    ):
+        if any(s < r for s, r in zip(size, rf, strict=True)):
+            raise ConfigError(
+                f"{where} {key} = {list(size)}: expected at least the receptive field {list(rf)} on every axis"
+            )
+    weights = training["class_weights"]
+    if weights is not None and len(weights) != model.num_classes:
+        raise ConfigError(
+            f"{where} classWeights: {len(weights)} values, expected n_classes = {model.num_classes}"
+        )
+    pairs = training["flip_label_pairs"]
+    if any(max(p) >= model.num_classes for p in pairs):
+        raise ConfigError(
+            f"{where} augmentLabelPairs = {[list(p) for p in pairs]}: labels must be < n_classes = {model.num_classes}"
+        )
+    if pairs and not training["flip_axes"]:
+        raise ConfigError(
+            f"{where} augmentLabelPairs: needs augmentFlipAxes (its first axis is left-right)"
+        )
+    scale_shift = training["intensity_augment"]
+    if len(scale_shift) != 2:
+        raise ConfigError(
+            f"{where} augmentIntensity = {list(scale_shift)}: expected [scale, shift]"
+        )
+    if training["batch_size"] > training["samples_per_subepoch"]:
+        raise ConfigError(
+            f"{where} batch_size = {training['batch_size']}: larger than 'number of samples at each SubEpoch Train' "
+            f"= {training['samples_per_subepoch']}, so no step would run"
+        )
+    if training["precision"] == "fp16":
+        logger.info("precision fp16 applies on CUDA; CPU runs use bf16 or float32")
