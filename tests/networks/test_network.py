@@ -253,9 +253,11 @@ def test_multiscale_follows_list_order_and_repeats() -> None:
         outputs: dict[str, torch.Tensor] = {}
         for name in ("conv1", "conv2", "conv3"):
             getattr(model, name).register_forward_hook(
-                lambda _m, _i, out, n=name: outputs.__setitem__(n, out)
+                lambda _m, _i, out, n=name, store=outputs: store.__setitem__(n, out)
             )
-        model.fc1.register_forward_pre_hook(lambda _m, args: outputs.__setitem__("fc1", args[0]))
+        model.fc1.register_forward_pre_hook(
+            lambda _m, args, store=outputs: store.__setitem__("fc1", args[0])
+        )
         with torch.no_grad():
             model(torch.randn(1, 1, 10, 10, 10))
         expected = [outputs["conv3"]] + [

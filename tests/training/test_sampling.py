@@ -62,7 +62,7 @@ def test_sampling_is_reproducible():
     indexes = [index_case(labels, roi, 3)]
     a = sample_foreground_background(indexes, 50, 0.5, np.random.default_rng(7))
     b = sample_foreground_background(indexes, 50, 0.5, np.random.default_rng(7))
-    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
 
 
 def test_no_background_falls_back_to_foreground():
@@ -147,8 +147,8 @@ def test_subepoch_stream_shards_like_one_big_batch():
     rank0 = list(subepoch_batches(prepared, double, model, 1, 0, rank=0, world_size=2))
     rank1 = list(subepoch_batches(prepared, double, model, 1, 0, rank=1, world_size=2))
     assert len(whole) == len(rank0) == len(rank1) == 4
-    for full, a, b in zip(whole, rank0, rank1):
+    for full, a, b in zip(whole, rank0, rank1, strict=True):
         assert np.array_equal(full[0], np.concatenate([a[0], b[0]]))
         assert np.array_equal(full[1], np.concatenate([a[1], b[1]]))
     again = list(subepoch_batches(prepared, single, model, epoch=1, sub_epoch=0, prefetch=False))
-    assert all(np.array_equal(x[0], y[0]) for x, y in zip(whole, again))
+    assert all(np.array_equal(x[0], y[0]) for x, y in zip(whole, again, strict=True))

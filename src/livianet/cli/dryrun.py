@@ -17,9 +17,9 @@ def network_lines(config: TrainingConfig) -> list[str]:
     channels = model_cfg.in_channels
     size = train.patch_size
     for i, (out, kernel) in enumerate(
-        zip(model_cfg.conv_channels, model_cfg.conv_kernels), start=1
+        zip(model_cfg.conv_channels, model_cfg.conv_kernels, strict=True), start=1
     ):
-        size = tuple(s - k + 1 for s, k in zip(size, kernel))
+        size = tuple(s - k + 1 for s, k in zip(size, kernel, strict=True))
         keep = "  (kept for multi-scale)" if i - 1 in model_cfg.intermediate_layers else ""
         lines.append(
             f"  conv{i:<3} {channels:>4} -> {out:<4} kernel {'x'.join(map(str, kernel)):<7} output {_size(size)}{keep}"

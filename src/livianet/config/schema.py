@@ -52,7 +52,7 @@ class ModelConfig:
         return self.conv_channels[-1] + sum(self.conv_channels[i] for i in self.intermediate_layers)
 
     def output_size(self, input_size: Size3) -> Size3:
-        return tuple(s - r + 1 for s, r in zip(input_size, self.receptive_field))  # type: ignore[return-value]
+        return tuple(s - r + 1 for s, r in zip(input_size, self.receptive_field, strict=True))  # type: ignore[return-value]
 
 
 def _positive_ints(values: Any) -> bool:

@@ -106,7 +106,9 @@ def geometry_notes(case: Case, meta: ModelMeta) -> list[str]:
     notes = []
     trained = meta.training_spacing
     spacing = case.reference.spacing
-    if trained and any(abs(s - t) > SPACING_TOLERANCE * t for s, t in zip(spacing, trained)):
+    if trained and any(
+        abs(s - t) > SPACING_TOLERANCE * t for s, t in zip(spacing, trained, strict=True)
+    ):
         notes.append(
             f"voxel spacing {tuple(round(s, 3) for s in spacing)} mm differs from the training data's "
             f"{tuple(round(t, 3) for t in trained)} mm"

@@ -95,14 +95,14 @@ def pad_region(image: np.ndarray, lo: Size3, hi: Size3, rf: Size3) -> np.ndarray
     reflected volume, so the whole volume is never padded.
     """
     before = [(r - 1) // 2 for r in rf]
-    after = [r - 1 - b for r, b in zip(rf, before)]
+    after = [r - 1 - b for r, b in zip(rf, before, strict=True)]
     shape = image.shape[1:]
-    src_lo = [max(l - b, 0) for l, b in zip(lo, before)]
-    src_hi = [min(h + a, s) for h, a, s in zip(hi, after, shape)]
+    src_lo = [max(low - b, 0) for low, b in zip(lo, before, strict=True)]
+    src_hi = [min(high + a, s) for high, a, s in zip(hi, after, shape, strict=True)]
     crop = image[:, src_lo[0] : src_hi[0], src_lo[1] : src_hi[1], src_lo[2] : src_hi[2]]
     pads = [(0, 0)] + [
-        (s_lo - (l - b), (h + a) - s_hi)
-        for l, h, b, a, s_lo, s_hi in zip(lo, hi, before, after, src_lo, src_hi)
+        (s_lo - (low - b), (high + a) - s_hi)
+        for low, high, b, a, s_lo, s_hi in zip(lo, hi, before, after, src_lo, src_hi, strict=True)
     ]
     if any(p != (0, 0) for p in pads):
         crop = np.pad(crop, pads, mode="reflect")
@@ -128,7 +128,7 @@ def tile_plan(
     side = tile or auto_tile(
         model, batch_size, bytes_per_value=2 if precision in ("bf16", "fp16") else 4
     )
-    axes = [split_axis(l, h, side) for l, h in zip(lo, hi)]
+    axes = [split_axis(low, high, side) for low, high in zip(lo, hi, strict=True)]
     size: Size3 = tuple(a[1] for a in axes)  # type: ignore[assignment]
     origins = [(x, y, z) for x in axes[0][0] for y in axes[1][0] for z in axes[2][0]]
     if roi is not None:
@@ -180,7 +180,10 @@ def segment_volume(
             for first in range(0, len(origins), batch_size):
                 chunk = origins[first : first + batch_size]
                 windows = np.stack(
-                    [pad_region(image, o, tuple(a + s for a, s in zip(o, size)), rf) for o in chunk]
+                    [
+                        pad_region(image, o, tuple(a + s for a, s in zip(o, size, strict=True)), rf)
+                        for o in chunk
+                    ]
                 )
                 inputs = torch.from_numpy(windows).to(device, dtype).contiguous(memory_format=fmt)
                 logits = model(inputs).float()

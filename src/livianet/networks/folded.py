@@ -133,7 +133,9 @@ class FusedLiviaNet(nn.Module):
             size = tuple(x.shape[2:])
             crops = [
                 affine(centre_crop(outputs[layer], size))
-                for affine, layer in zip(self.crop_affines, self.config.intermediate_layers)
+                for affine, layer in zip(
+                    self.crop_affines, self.config.intermediate_layers, strict=True
+                )
             ]
             x = torch.cat([x, *crops], dim=1)
         return self._pointwise(x)

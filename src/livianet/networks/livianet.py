@@ -92,7 +92,7 @@ def centre_crop(x: torch.Tensor, size: tuple[int, int, int]) -> torch.Tensor:
     [1.0, 2.0, 3.0]
     """
     slices = [slice(None), slice(None)]
-    for d, n in zip(x.shape[2:], size):
+    for d, n in zip(x.shape[2:], size, strict=True):
         delta = d - n
         lo = delta // 2 + (delta % 2) * (d % 2)
         slices.append(slice(lo, lo + n))
@@ -108,7 +108,9 @@ class LiviaNet(nn.Module):
         momentum = 1.0 / config.batch_norm_epochs
         channels = config.in_channels
         self.conv_names: list[str] = []
-        for i, (out, kernel) in enumerate(zip(config.conv_channels, config.conv_kernels), start=1):
+        for i, (out, kernel) in enumerate(
+            zip(config.conv_channels, config.conv_kernels, strict=True), start=1
+        ):
             block = Block(
                 channels, out, kernel, config.activation, config.batch_norm, momentum, 0.0
             )

@@ -84,7 +84,7 @@ def load_npy_weights(model: LiviaNet, folder: Path, indexes: tuple[int, ...]) ->
             f"but the network has {len(model.conv_names)} conv layers"
         )
     problems, loaded = [], []
-    for layer, position in zip(model.conv_names, indexes):
+    for layer, position in zip(model.conv_names, indexes, strict=False):
         if position < 0 or position >= len(files):
             problems.append(
                 f"{layer}: index {position} points past the {len(files)} .npy files in {folder}"

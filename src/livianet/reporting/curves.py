@@ -114,7 +114,7 @@ def _series(
     rows: Sequence[Mapping[str, Any]], epochs: list[float], key: str
 ) -> tuple[list[float], list[float]]:
     xs, ys = [], []
-    for epoch, row in zip(epochs, rows):
+    for epoch, row in zip(epochs, rows, strict=True):
         value = _number(row.get(key))
         if math.isfinite(epoch) and math.isfinite(value):
             xs.append(epoch)

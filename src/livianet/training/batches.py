@@ -47,7 +47,9 @@ def prepare_cases(cases: list[Case], train: TrainConfig, model: ModelConfig) -> 
     prepared = []
     for case in cases:
         assert case.label is not None
-        if not train.apply_padding and any(s < p for s, p in zip(case.shape, train.patch_size)):
+        if not train.apply_padding and any(
+            s < p for s, p in zip(case.shape, train.patch_size, strict=True)
+        ):
             raise TrainingError(
                 f"case {case.name}: shape {case.shape} is smaller than the patch {train.patch_size} and applyPadding = 0"
             )

@@ -74,7 +74,7 @@ def sample_foreground_background(
         if count and not usable:
             continue
         per_case = _spread(count, len(usable), rng) if usable else []
-        for case, n in zip(usable, per_case):
+        for case, n in zip(usable, per_case, strict=True):
             picks = rng.integers(0, pools[case].size, size=n)
             cases.append(np.full(n, case, dtype=np.int64))
             flats.append(pools[case][picks])
