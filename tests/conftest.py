@@ -1,18 +1,48 @@
-"""Shared fixtures: tiny synthetic cases (spheres in a volume), datasets and configs."""
+"""Shared fixtures: tiny synthetic cases (spheres in a volume), datasets and configs.
+
+Files from the shared folder (the original's INI files, its example scans, its weights) are found
+through one setting, ``LIVIANET_SHARED`` (default: ``../shared`` beside the repository), and only
+inside tests, through :func:`shared_path`, which skips when they are absent. Each test that uses
+them also runs on files written here in the same format (source ``written``), so a bare clone
+covers the same code.
+"""
 
 from __future__ import annotations
 
+import os
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
+from original_format import write_original_configs
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-EXAMPLE_DATA = SHARED / "data" / "livianet-example"
-ORIGINAL_CONFIGS = SHARED / "reference" / "configs"
-ORIGINAL_WEIGHTS = SHARED / "data" / "livianet-original-weights"
+SHARED_VARIABLE = "LIVIANET_SHARED"
+DEFAULT_SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+# Where each kind of shared file lies under the shared folder.
+CONFIGS_PARTS = ("reference", "configs")
+EXAMPLE_PARTS = ("data", "livianet-example")
+WEIGHTS_PARTS = ("data", "livianet-original-weights")
+SOURCES = ("written", "shared")  # the params of the fixtures below that can use either
+
+
+def shared_root() -> Path:
+    """The folder holding ``reference/`` and ``data/``: ``$LIVIANET_SHARED``, else ``../shared``."""
+    value = os.environ.get(SHARED_VARIABLE)
+    return Path(value).expanduser() if value else DEFAULT_SHARED
+
+
+def shared_path(*parts: str) -> Path:
+    """``shared_root() / parts`` if it exists; otherwise skip the test, naming path and setting."""
+    path = shared_root().joinpath(*parts)
+    if not path.exists():
+        pytest.skip(
+            f"needs {path} (set {SHARED_VARIABLE} to the folder holding reference/ and data/;"
+            " default ../shared)"
+        )
+    return path
 
 
 def synthetic_case(
@@ -55,13 +85,22 @@ def write_dataset(
     num_classes: int = 4,
     seed: int = 0,
     fmt: str = "nifti",
+    image_dtype: type | None = None,
 ) -> Path:
-    """``root/MR``, ``root/Label``, ``root/ROI`` in the original's layout."""
+    """``root/MR``, ``root/Label``, ``root/ROI`` in the original's layout.
+
+    ``image_dtype`` (an integer type such as ``np.uint8``, as the original's example scans) rounds
+    and clips the images into it; by default they stay float32. ``.mat`` files are compressed
+    MAT 5 files holding ``vol``, as the original's.
+    """
     import scipy.io
 
     rng = np.random.default_rng(seed)
     for i in range(1, num_cases + 1):
         image, labels, roi = synthetic_case(rng, shape, num_classes)
+        if image_dtype is not None:
+            info = np.iinfo(image_dtype)
+            image = np.clip(np.rint(image), info.min, info.max).astype(image_dtype)
         for folder, prefix, data in (
             ("MR", "MR_Img", image),
             ("Label", "GT_Img", labels),
@@ -69,7 +108,9 @@ def write_dataset(
         ):
             if fmt == "mat":
                 (root / folder).mkdir(parents=True, exist_ok=True)
-                scipy.io.savemat(str(root / folder / f"{prefix}{i}.mat"), {"vol": data})
+                scipy.io.savemat(
+                    str(root / folder / f"{prefix}{i}.mat"), {"vol": data}, do_compression=True
+                )
             else:
                 write_nifti(root / folder / f"{prefix}{i}.nii.gz", data)
     return root
@@ -153,3 +194,69 @@ def tiny_dataset(tmp_path: Path) -> Path:
 @pytest.fixture
 def tiny_ini(tmp_path: Path, tiny_dataset: Path) -> Path:
     return write_tiny_ini(tmp_path, tiny_dataset)
+
+
+# ----------------------------------------------------------------------------- the original's files
+
+
+@pytest.fixture(scope="session", params=SOURCES)
+def original_configs(request, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding the original's three INI files: written in their format, or shared."""
+    if request.param == "shared":
+        return shared_path(*CONFIGS_PARTS)
+    return write_original_configs(tmp_path_factory.mktemp("configs"))
+
+
+ORIGINAL_WEIGHT_SHAPES = ((10, 1, 3, 3, 3), (20, 10, 3, 3, 3), (30, 20, 3, 3, 3))
+
+
+def write_original_weights(folder: Path, seed: int = 0) -> Path:
+    """``weights_ConvLayer_{0,1,2}.npy`` of the original's shapes: float32, He-scaled, seeded."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, shape in enumerate(ORIGINAL_WEIGHT_SHAPES):
+        fan_in = int(np.prod(shape[1:]))
+        weights = rng.normal(0.0, np.sqrt(2.0 / fan_in), size=shape).astype(np.float32)
+        np.save(folder / f"weights_ConvLayer_{index}.npy", weights)
+    return folder
+
+
+@pytest.fixture(scope="session", params=SOURCES)
+def original_weights(request, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding the first three conv layers of the original's default network."""
+    if request.param == "shared":
+        return shared_path(*WEIGHTS_PARTS)
+    return write_original_weights(tmp_path_factory.mktemp("weights"))
+
+
+@dataclass(frozen=True)
+class ExampleData:
+    """The original's example layout: ``root/{MR,Label,ROI}/{MR,GT,ROI}_Img{1..5}.mat``."""
+
+    root: Path
+    shape: tuple[int, int, int]  # every volume's
+
+
+EXAMPLE_CASES = 5
+EXAMPLE_CLASSES = 9
+
+
+def write_example_data(root: Path, shape=(28, 26, 24)) -> ExampleData:
+    """A small stand-in for the example scans: five uint8 ``.mat`` cases with labels 0..8 each."""
+    import scipy.io
+
+    write_dataset(
+        root, EXAMPLE_CASES, shape, EXAMPLE_CLASSES, seed=0, fmt="mat", image_dtype=np.uint8
+    )
+    for i in range(1, EXAMPLE_CASES + 1):  # sphere overlaps could hide a label: make sure not
+        labels = scipy.io.loadmat(str(root / "Label" / f"GT_Img{i}.mat"))["vol"]
+        assert np.unique(labels).tolist() == list(range(EXAMPLE_CLASSES)), f"GT_Img{i}"
+    return ExampleData(root, tuple(shape))
+
+
+@pytest.fixture(scope="session", params=SOURCES)
+def example_data(request, tmp_path_factory: pytest.TempPathFactory) -> ExampleData:
+    """The original's example scans (256^3), or small ones written in the same layout."""
+    if request.param == "shared":
+        return ExampleData(shared_path(*EXAMPLE_PARTS), (256, 256, 256))
+    return write_example_data(tmp_path_factory.mktemp("example"))

@@ -8,9 +8,9 @@ import shutil
 
 import nibabel as nib
 import numpy as np
-import pytest
 import scipy.io
-from conftest import EXAMPLE_DATA, ORIGINAL_CONFIGS, write_tiny_ini
+from conftest import ExampleData, write_tiny_ini
+from original_format import DEFAULT, NEURO_PAPER
 
 from livianet.cli import main
 
@@ -21,10 +21,9 @@ def _run(capsys, *argv) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-@pytest.mark.skipif(not EXAMPLE_DATA.is_dir(), reason="needs ../shared/data/livianet-example")
-def test_dry_run_of_the_paper_config(capsys, tmp_path):
-    paper = ORIGINAL_CONFIGS / "LiviaNET_Config_NeuroPaper.ini"
-    code, out, _ = _run(capsys, "train", paper, "--dry-run", "--data-root", EXAMPLE_DATA)
+def test_dry_run_of_the_paper_config(capsys, tmp_path, original_configs, example_data):
+    paper = original_configs / NEURO_PAPER
+    code, out, _ = _run(capsys, "train", paper, "--dry-run", "--data-root", example_data.root)
     assert code == 1
     for expected in (
         "receptive field: 19^3",
@@ -41,12 +40,12 @@ def test_dry_run_of_the_paper_config(capsys, tmp_path):
         "indexesForTraining = [0,1,2,3,4,5]", "indexesForTraining = [0,1,2,3]"
     )
     fitted.write_text(text.replace("indexesForValidation = [6]", "indexesForValidation = [4]"))
-    code, out, _ = _run(capsys, "train", fitted, "--dry-run", "--data-root", EXAMPLE_DATA)
+    code, out, _ = _run(capsys, "train", fitted, "--dry-run", "--data-root", example_data.root)
     assert code == 0 and "Ready" in out
 
 
-def test_dry_run_lists_missing_folders_after_the_network(capsys, tmp_path):
-    code, out, _ = _run(capsys, "train", ORIGINAL_CONFIGS / "LiviaNET_Config.ini", "--dry-run")
+def test_dry_run_lists_missing_folders_after_the_network(capsys, tmp_path, original_configs):
+    code, out, _ = _run(capsys, "train", original_configs / DEFAULT, "--dry-run")
     assert code == 1
     assert out.index("receptive field: 7^3") < out.index("Problems:")
     assert "/~yourpath/Dataset/MR: image folder not found" in out
@@ -176,14 +175,16 @@ def test_train_resume_segment_evaluate(capsys, tmp_path, tiny_dataset):
     assert (tmp_path / "npy" / "weights_ConvLayer_0.npy").exists()
 
 
-@pytest.mark.skipif(not EXAMPLE_DATA.is_dir(), reason="needs ../shared/data/livianet-example")
-def test_real_scans_mat_and_nifti(capsys, tmp_path):
-    """A model trained on two real scans segments a third, from .mat and from a NIfTI copy."""
+def test_real_scans_mat_and_nifti(capsys, tmp_path, example_data: ExampleData):
+    """A model trained on two example scans segments a third, from .mat and from a NIfTI copy.
+
+    The scans are the original's (256^3) when shared, else small ones in the same format.
+    """
     data = tmp_path / "data"
     for folder, prefix in (("MR", "MR_Img"), ("Label", "GT_Img"), ("ROI", "ROI_Img")):
         (data / folder).mkdir(parents=True)
         for i in (1, 2, 5):
-            shutil.copy(EXAMPLE_DATA / folder / f"{prefix}{i}.mat", data / folder)
+            shutil.copy(example_data.root / folder / f"{prefix}{i}.mat", data / folder)
     ini = write_tiny_ini(tmp_path, data, epochs=1)
     text = (
         ini.read_text()
@@ -217,7 +218,7 @@ def test_real_scans_mat_and_nifti(capsys, tmp_path):
     )
     assert code == 0, err
     segmentation = scipy.io.loadmat(str(mat_out / "Segmentation_MR_Img5.mat"))["vol"]
-    assert segmentation.shape == (256, 256, 256)
+    assert segmentation.shape == example_data.shape
     for name in ("volumes.csv", "metrics.csv", "Snapshot_MR_Img5.png"):
         assert (mat_out / name).exists()
     # The same scan as NIfTI with a 1 mm affine: the output keeps that geometry.
@@ -244,5 +245,5 @@ def test_real_scans_mat_and_nifti(capsys, tmp_path):
     )
     assert code == 0, err
     written = nib.load(str(nii_out / "Segmentation_MR_Img5.nii.gz"))
-    assert written.shape == (256, 256, 256) and np.allclose(written.affine, affine)
+    assert written.shape == example_data.shape and np.allclose(written.affine, affine)
     assert np.array_equal(np.asarray(written.dataobj), segmentation)

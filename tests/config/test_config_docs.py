@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ORIGINAL_CONFIGS
+from original_format import DEFAULT
 
 from livianet.config import docs as config_docs
 from livianet.config import keys as ck
@@ -64,9 +64,9 @@ def test_intro_states_the_rules() -> None:
         assert phrase in intro, phrase
 
 
-def test_training_defaults_are_the_original_values_except_l1_l2() -> None:
+def test_training_defaults_are_the_original_values_except_l1_l2(original_configs: Path) -> None:
     """The [Training Parameters] note promises this; keep it true."""
-    original = load_training_config(ORIGINAL_CONFIGS / "LiviaNET_Config.ini")
+    original = load_training_config(original_configs / DEFAULT)
     train, optim = original.train, original.train.optim
     expected = {
         "batch_size": train.batch_size,

@@ -2,8 +2,10 @@
 
 Hypothesis mutates the original LiviaNET INI files (lines, keys, values,
 sections, bytes and encodings) and feeds the result to both loaders. Any other
-exception is a parser bug. Runs are derandomised so CI is reproducible; set
-``LIVIANET_FUZZ_EXAMPLES`` for a longer local search.
+exception is a parser bug. The files are the ones written in the original's
+format, and, as a separate case, the shared copies when present. Runs are
+derandomised so CI is reproducible; set ``LIVIANET_FUZZ_EXAMPLES`` for a longer
+local search.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import ORIGINAL_CONFIGS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from original_format import NAMES
 
 from livianet.config import (
     ModelConfig,
@@ -31,8 +33,6 @@ from livianet.config import keys as ck
 from livianet.config.values import ValueProblem
 from livianet.errors import ConfigError
 
-ORIGINALS = ("LiviaNET_Config.ini", "LiviaNET_Config_NeuroPaper.ini", "LiviaNET_Segmentation.ini")
-SOURCES = {name: (ORIGINAL_CONFIGS / name).read_text(encoding="utf-8") for name in ORIGINALS}
 EXAMPLES = int(os.environ.get("LIVIANET_FUZZ_EXAMPLES", "300"))
 FUZZ = settings(
     max_examples=EXAMPLES,
@@ -246,9 +246,9 @@ BYTE_MUTATIONS = ("none",) * 8 + ("insert", "truncate")
 
 
 @st.composite
-def mutated_ini(draw: st.DrawFn) -> tuple[str, bytes]:
-    name = draw(st.sampled_from(ORIGINALS))
-    lines = SOURCES[name].splitlines()
+def mutated_ini(draw: st.DrawFn, sources: dict[str, str]) -> tuple[str, bytes]:
+    name = draw(st.sampled_from(NAMES))
+    lines = sources[name].splitlines()
     for _ in range(draw(st.integers(0, 3))):
         lines = draw(st.sampled_from(LINE_MUTATIONS))(draw, lines)
     text = draw(st.sampled_from(["\n", "\n", "\r\n", "\r"])).join(lines)
@@ -268,6 +268,12 @@ def mutated_ini(draw: st.DrawFn) -> tuple[str, bytes]:
 @pytest.fixture(scope="module")
 def fuzz_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("fuzz") / "configs" / "fuzzed.ini"
+
+
+@pytest.fixture(scope="module")
+def sources(original_configs: Path) -> dict[str, str]:
+    """The original INI texts by name: written (always) or shared (when present)."""
+    return {name: (original_configs / name).read_text(encoding="utf-8") for name in NAMES}
 
 
 def _check_valid(config: TrainingConfig | SegmentationConfig) -> None:
@@ -297,18 +303,20 @@ def _load_both(path: Path) -> None:
 
 
 @FUZZ
-@given(case=mutated_ini())
-def test_mutated_originals_give_config_or_config_error(fuzz_file: Path, case) -> None:
-    _, data = case
+@given(draw=st.data())
+def test_mutated_originals_give_config_or_config_error(fuzz_file: Path, sources, draw) -> None:
+    _, data = draw.draw(mutated_ini(sources), label="case")
     fuzz_file.parent.mkdir(parents=True, exist_ok=True)
     fuzz_file.write_bytes(data)
     _load_both(fuzz_file)
 
 
 @FUZZ
-@given(case=mutated_ini(), data_root=st.sampled_from(["/data", "rel", "."]))
-def test_data_root_gives_config_or_config_error(fuzz_file: Path, case, data_root: str) -> None:
-    _, data = case
+@given(draw=st.data(), data_root=st.sampled_from(["/data", "rel", "."]))
+def test_data_root_gives_config_or_config_error(
+    fuzz_file: Path, sources, draw, data_root: str
+) -> None:
+    _, data = draw.draw(mutated_ini(sources), label="case")
     fuzz_file.parent.mkdir(parents=True, exist_ok=True)
     fuzz_file.write_bytes(data)
     for load in (load_training_config, load_segmentation_config):

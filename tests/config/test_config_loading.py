@@ -8,7 +8,8 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import ORIGINAL_CONFIGS
+from conftest import CONFIGS_PARTS, shared_path
+from original_format import DEFAULT, NEURO_PAPER, SEGMENTATION, original_texts
 
 from livianet.config import (
     ModelConfig,
@@ -19,16 +20,36 @@ from livianet.config import (
 )
 from livianet.errors import ConfigError, LivianetError
 
-DEFAULT_INI = ORIGINAL_CONFIGS / "LiviaNET_Config.ini"
-NEURO_INI = ORIGINAL_CONFIGS / "LiviaNET_Config_NeuroPaper.ini"
-SEGMENT_INI = ORIGINAL_CONFIGS / "LiviaNET_Segmentation.ini"
-DEFAULT_TEXT = DEFAULT_INI.read_text(encoding="utf-8")
-SEGMENT_TEXT = SEGMENT_INI.read_text(encoding="utf-8")
+# The original INI files come from the `original_configs` fixture (conftest): written in their
+# format, and the shared copies when present.
 
 
-def variant(
-    folder: Path, *edits: tuple[str, str], base: str = DEFAULT_TEXT, name: str = "bad.ini"
-) -> Path:
+@pytest.fixture
+def default_ini(original_configs: Path) -> Path:
+    return original_configs / DEFAULT
+
+
+@pytest.fixture
+def neuro_ini(original_configs: Path) -> Path:
+    return original_configs / NEURO_PAPER
+
+
+@pytest.fixture
+def segment_ini(original_configs: Path) -> Path:
+    return original_configs / SEGMENTATION
+
+
+@pytest.fixture
+def default_text(default_ini: Path) -> str:
+    return default_ini.read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def segment_text(segment_ini: Path) -> str:
+    return segment_ini.read_text(encoding="utf-8")
+
+
+def variant(folder: Path, base: str, *edits: tuple[str, str], name: str = "bad.ini") -> Path:
     """The base INI with each ``(old, new)`` replacement applied once, saved as ``folder/name``."""
     text = base
     for old, new in edits:
@@ -47,8 +68,14 @@ def message(*parts: str) -> str:
 # ----------------------------------------------------------------------------- the originals
 
 
-def test_default_config_parses_to_original_values() -> None:
-    config = load_training_config(DEFAULT_INI)
+def test_written_originals_are_the_shared_files_byte_for_byte() -> None:
+    shared = shared_path(*CONFIGS_PARTS)
+    for name, text in original_texts().items():
+        assert text.encode("utf-8") == (shared / name).read_bytes(), name
+
+
+def test_default_config_parses_to_original_values(default_ini: Path) -> None:
+    config = load_training_config(default_ini)
     assert (config.network_name, config.folder_name) == ("liviaTest", "LiviaNet_Test")
     assert config.output_root == Path("outputFiles")
     assert config.run_dir == Path("outputFiles/LiviaNet_Test")
@@ -89,8 +116,8 @@ def test_default_config_parses_to_original_values() -> None:
     assert config.segmentation is None
 
 
-def test_neuro_paper_config_parses_to_paper_values() -> None:
-    config = load_training_config(NEURO_INI)
+def test_neuro_paper_config_parses_to_paper_values(neuro_ini: Path) -> None:
+    config = load_training_config(neuro_ini)
     model, train, optim = config.model, config.train, config.train.optim
     assert model.conv_channels == (25,) * 3 + (50,) * 3 + (75,) * 3
     assert model.conv_kernels == ((3, 3, 3),) * 9
@@ -119,26 +146,28 @@ def test_neuro_paper_config_parses_to_paper_values() -> None:
     assert (config.train_indexes, config.validation_indexes) == ((0, 1, 2, 3, 4, 5), (6,))
 
 
-def test_relative_folders_resolve_against_the_config_folder() -> None:
-    data = load_training_config(NEURO_INI).data  # "../Dataset/MR/ " with a trailing space
-    assert data.image_folders == (ORIGINAL_CONFIGS / "../Dataset/MR",)
-    assert data.label_folder == ORIGINAL_CONFIGS / "../Dataset/Label"
-    assert data.roi_folder == ORIGINAL_CONFIGS / "../Dataset/ROI"
+def test_relative_folders_resolve_against_the_config_folder(original_configs: Path) -> None:
+    data = load_training_config(original_configs / NEURO_PAPER).data  # "../Dataset/MR/ " (space)
+    assert data.image_folders == (original_configs / "../Dataset/MR",)
+    assert data.label_folder == original_configs / "../Dataset/Label"
+    assert data.roi_folder == original_configs / "../Dataset/ROI"
 
 
-def test_segmentation_config_parses_to_original_values() -> None:
-    config = load_segmentation_config(SEGMENT_INI)
-    assert config.source == SEGMENT_INI
+def test_segmentation_config_parses_to_original_values(segment_ini: Path) -> None:
+    config = load_segmentation_config(segment_ini)
+    assert config.source == segment_ini
     assert config.indexes == (6,)
     assert config.data.image_folders == (Path("/~yourpath/Dataset/MR"),)
     assert config.data.label_folder == Path("/~yourpath/Dataset/Label")
     assert config.data.roi_folder == Path("/~yourpath/Dataset/ROI")
 
 
-@pytest.mark.parametrize("ini", [DEFAULT_INI, NEURO_INI, SEGMENT_INI], ids=lambda p: p.stem)
-def test_data_root_keeps_the_last_folder_name(ini: Path, tmp_path: Path) -> None:
-    load = load_segmentation_config if ini == SEGMENT_INI else load_training_config
-    data = load(ini, data_root=tmp_path).data
+@pytest.mark.parametrize("name", [DEFAULT, NEURO_PAPER, SEGMENTATION], ids=lambda n: Path(n).stem)
+def test_data_root_keeps_the_last_folder_name(
+    original_configs: Path, name: str, tmp_path: Path
+) -> None:
+    load = load_segmentation_config if name == SEGMENTATION else load_training_config
+    data = load(original_configs / name, data_root=tmp_path).data
     assert data.image_folders == (tmp_path / "MR",)
     assert (data.label_folder, data.roi_folder) == (tmp_path / "Label", tmp_path / "ROI")
 
@@ -159,8 +188,10 @@ def test_data_root_keeps_the_last_folder_name(ini: Path, tmp_path: Path) -> None
         ("applyBatchNormalization = 1", "apply_batch_normalization = false", "batch_norm", False),
     ],
 )
-def test_model_keys_accept_names_and_any_case(tmp_path, old, new, field, expected) -> None:
-    model = load_training_config(variant(tmp_path, (old, new))).model
+def test_model_keys_accept_names_and_any_case(
+    tmp_path, default_text, old, new, field, expected
+) -> None:
+    model = load_training_config(variant(tmp_path, default_text, (old, new))).model
     assert getattr(model, field) == expected
 
 
@@ -181,14 +212,17 @@ def test_model_keys_accept_names_and_any_case(tmp_path, old, new, field, expecte
         ("Epsilon RMSProp = 1e-4", "EPSILON RMSPROP = 1e-8", "epsilon", 1e-8),
     ],
 )
-def test_optimiser_keys_accept_names_aliases_and_codes(tmp_path, old, new, field, expected) -> None:
-    optim = load_training_config(variant(tmp_path, (old, new))).train.optim
+def test_optimiser_keys_accept_names_aliases_and_codes(
+    tmp_path, default_text, old, new, field, expected
+) -> None:
+    optim = load_training_config(variant(tmp_path, default_text, (old, new))).train.optim
     assert getattr(optim, field) == expected
 
 
-def test_section_names_match_like_keys(tmp_path: Path) -> None:
+def test_section_names_match_like_keys(tmp_path: Path, default_text: str) -> None:
     path = variant(
         tmp_path,
+        default_text,
         ("[CNN_Architecture]", "[cnn architecture]"),
         ("[Training Parameters]", "[TRAINING_PARAMETERS]"),
         ("number Of Epochs = 3", "numberOfEpochs = 7"),
@@ -205,15 +239,18 @@ def test_section_names_match_like_keys(tmp_path: Path) -> None:
     ],
     ids=["bom", "crlf", "cr"],
 )
-def test_bom_and_line_endings_are_accepted(tmp_path: Path, encode) -> None:
+def test_bom_and_line_endings_are_accepted(tmp_path: Path, default_text: str, encode) -> None:
     path = tmp_path / "config.ini"
-    path.write_bytes(encode(DEFAULT_TEXT))
+    path.write_bytes(encode(default_text))
     assert load_training_config(path).model.conv_channels == (10, 20, 30)
 
 
-def test_pretrained_weights_folder_resolves_against_the_config(tmp_path: Path) -> None:
+def test_pretrained_weights_folder_resolves_against_the_config(
+    tmp_path: Path, default_text: str
+) -> None:
     path = variant(
         tmp_path,
+        default_text,
         ("weight_Initialization_CNN = 1", "weight_Initialization_CNN = 2"),
         ("weights folderName = /~yourpath/trainedWeights", "weights folderName = weights/"),
     )
@@ -223,9 +260,12 @@ def test_pretrained_weights_folder_resolves_against_the_config(tmp_path: Path) -
     assert config.transfer.weights_indexes == (0, 1, 2)
 
 
-def test_several_image_folders_give_several_input_channels(tmp_path: Path) -> None:
+def test_several_image_folders_give_several_input_channels(
+    tmp_path: Path, default_text: str
+) -> None:
     path = variant(
         tmp_path,
+        default_text,
         ("imagesFolder = /~yourpath/Dataset/MR/ ", 'imagesFolder = ["T1/", "/abs/T2"]'),
         ("ROIFolder = /~yourpath/Dataset/ROI/", "ROIFolder = []"),
     )
@@ -235,8 +275,8 @@ def test_several_image_folders_give_several_input_channels(tmp_path: Path) -> No
     assert config.data.roi_folder is None
 
 
-def test_missing_training_parameters_take_the_defaults(tmp_path: Path) -> None:
-    text = DEFAULT_TEXT
+def test_missing_training_parameters_take_the_defaults(tmp_path: Path, default_text: str) -> None:
+    text = default_text
     start, end = text.index("[Training Parameters]"), text.index("[Training Images]")
     path = tmp_path / "short.ini"
     path.write_text(text[:start] + text[end:])
@@ -245,17 +285,23 @@ def test_missing_training_parameters_take_the_defaults(tmp_path: Path) -> None:
     assert (train.optim.l1, train.optim.l2) == (0.0, 0.0)
 
 
-def test_per_layer_learning_rates_use_the_first_and_warn(tmp_path: Path, caplog) -> None:
-    path = variant(tmp_path, ("Leraning Rate = [0.001]", "Leraning Rate = [0.001, 0.002]"))
+def test_per_layer_learning_rates_use_the_first_and_warn(
+    tmp_path: Path, default_text: str, caplog
+) -> None:
+    path = variant(
+        tmp_path, default_text, ("Leraning Rate = [0.001]", "Leraning Rate = [0.001, 0.002]")
+    )
     with caplog.at_level(logging.WARNING, logger="livianet.config"):
         assert load_training_config(path).train.optim.learning_rate == 0.001
     assert "per-layer rates are not supported" in caplog.text
 
 
-def test_training_ini_may_carry_a_segmentation_section(tmp_path: Path) -> None:
-    seg = SEGMENT_TEXT[SEGMENT_TEXT.index("[Segmentation Images]") :]
+def test_training_ini_may_carry_a_segmentation_section(
+    tmp_path: Path, default_text: str, segment_text: str
+) -> None:
+    seg = segment_text[segment_text.index("[Segmentation Images]") :]
     path = tmp_path / "both.ini"
-    path.write_text(DEFAULT_TEXT + "\n" + seg.replace("/~yourpath/", ""))
+    path.write_text(default_text + "\n" + seg.replace("/~yourpath/", ""))
     config = load_training_config(path)
     assert config.segmentation is not None
     assert config.segmentation.indexes == (6,)
@@ -454,8 +500,10 @@ BAD_TRAINING = {
 
 
 @pytest.mark.parametrize(("edits", "pattern"), BAD_TRAINING.values(), ids=BAD_TRAINING.keys())
-def test_bad_training_config_names_file_section_key_and_value(tmp_path, edits, pattern) -> None:
-    path = variant(tmp_path, *edits)
+def test_bad_training_config_names_file_section_key_and_value(
+    tmp_path, default_text, edits, pattern
+) -> None:
+    path = variant(tmp_path, default_text, *edits)
     with pytest.raises(ConfigError, match=pattern):
         load_training_config(path)
 
@@ -465,21 +513,23 @@ def test_config_error_is_a_user_error() -> None:
 
 
 @pytest.mark.parametrize(
-    ("data", "pattern"),
+    ("encode", "pattern"),
     [
         (
-            DEFAULT_TEXT.replace("liviaTest", "liviaT\u00e9st").encode("latin-1"),
+            lambda text: text.replace("liviaTest", "liviaT\u00e9st").encode("latin-1"),
             "not UTF-8 text (byte",
         ),
-        (DEFAULT_TEXT.encode("utf-16"), "not UTF-8 text (byte 0)"),
-        (DEFAULT_TEXT.encode()[:500] + b"\x00" + DEFAULT_TEXT.encode()[500:], "contains NUL bytes"),
-        (b"", "missing section [General]"),
+        (lambda text: text.encode("utf-16"), "not UTF-8 text (byte 0)"),
+        (lambda text: text.encode()[:500] + b"\x00" + text.encode()[500:], "contains NUL bytes"),
+        (lambda text: b"", "missing section [General]"),
     ],
     ids=["latin-1", "utf-16", "nul", "empty"],
 )
-def test_unreadable_bytes_are_config_errors(tmp_path: Path, data: bytes, pattern: str) -> None:
+def test_unreadable_bytes_are_config_errors(
+    tmp_path: Path, default_text: str, encode, pattern: str
+) -> None:
     path = tmp_path / "bytes.ini"
-    path.write_bytes(data)
+    path.write_bytes(encode(default_text))
     with pytest.raises(ConfigError, match=message("bytes.ini", pattern)):
         load_training_config(path)
 
@@ -513,27 +563,27 @@ def test_unreadable_file_is_a_config_error(tmp_path: Path, path: str) -> None:
     ],
     ids=["missing key", "unknown key", "no images", "bad image type", "unknown section"],
 )
-def test_bad_segmentation_config(tmp_path, edits, pattern) -> None:
-    path = variant(tmp_path, *edits, base=SEGMENT_TEXT)
+def test_bad_segmentation_config(tmp_path, segment_text, edits, pattern) -> None:
+    path = variant(tmp_path, segment_text, *edits)
     with pytest.raises(ConfigError, match=message("bad.ini", pattern)):
         load_segmentation_config(path)
 
 
-def test_each_loader_wants_its_own_section() -> None:
-    with pytest.raises(ConfigError, match=message(SEGMENT_INI.name, ": missing section [General]")):
-        load_training_config(SEGMENT_INI)
+def test_each_loader_wants_its_own_section(default_ini: Path, segment_ini: Path) -> None:
+    with pytest.raises(ConfigError, match=message(segment_ini.name, ": missing section [General]")):
+        load_training_config(segment_ini)
     with pytest.raises(
-        ConfigError, match=message(DEFAULT_INI.name, ": missing section [Segmentation Images]")
+        ConfigError, match=message(default_ini.name, ": missing section [Segmentation Images]")
     ):
-        load_segmentation_config(DEFAULT_INI)
+        load_segmentation_config(default_ini)
 
 
 # ----------------------------------------------------------------------------- plain data
 
 
-@pytest.mark.parametrize("ini", [DEFAULT_INI, NEURO_INI], ids=lambda p: p.stem)
-def test_model_config_round_trips_through_plain_json(ini: Path) -> None:
-    config = load_training_config(ini)
+@pytest.mark.parametrize("name", [DEFAULT, NEURO_PAPER], ids=lambda n: Path(n).stem)
+def test_model_config_round_trips_through_plain_json(original_configs: Path, name: str) -> None:
+    config = load_training_config(original_configs / name)
     plain = json.loads(json.dumps(to_plain(config)))
     assert plain["model"]["conv_kernels"][0] == [3, 3, 3]
     assert plain["data"]["label_folder"] == str(config.data.label_folder)
@@ -558,15 +608,17 @@ def test_to_plain_handles_nested_containers() -> None:
     ],
     ids=["unknown field", "dropout", "kernel", "classes", "not a list"],
 )
-def test_bad_stored_model_config_is_a_config_error(change: dict, pattern: str) -> None:
-    plain = to_plain(load_training_config(DEFAULT_INI).model)
+def test_bad_stored_model_config_is_a_config_error(
+    default_ini: Path, change: dict, pattern: str
+) -> None:
+    plain = to_plain(load_training_config(default_ini).model)
     plain.update(change)
     with pytest.raises(ConfigError, match=re.escape(pattern)):
         model_config_from_plain(plain)
 
 
-def test_stored_model_config_missing_a_field_is_a_config_error() -> None:
-    plain = to_plain(load_training_config(DEFAULT_INI).model)
+def test_stored_model_config_missing_a_field_is_a_config_error(default_ini: Path) -> None:
+    plain = to_plain(load_training_config(default_ini).model)
     del plain["num_classes"]
     with pytest.raises(ConfigError, match="stored model config is malformed"):
         model_config_from_plain(plain)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
-from conftest import ORIGINAL_CONFIGS
+from original_format import DEFAULT, NEURO_PAPER
 from torch import nn
 
 from livianet.config import ModelConfig, load_training_config
@@ -29,13 +30,13 @@ def small_config(**changes) -> ModelConfig:
 
 
 @pytest.fixture(scope="module")
-def paper_config() -> ModelConfig:
-    return load_training_config(ORIGINAL_CONFIGS / "LiviaNET_Config_NeuroPaper.ini").model
+def paper_config(original_configs: Path) -> ModelConfig:
+    return load_training_config(original_configs / NEURO_PAPER).model
 
 
 @pytest.fixture(scope="module")
-def default_config() -> ModelConfig:
-    return load_training_config(ORIGINAL_CONFIGS / "LiviaNET_Config.ini").model
+def default_config(original_configs: Path) -> ModelConfig:
+    return load_training_config(original_configs / DEFAULT).model
 
 
 @pytest.fixture(scope="module")

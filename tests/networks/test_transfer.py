@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import scipy.signal
 import torch
-from conftest import ORIGINAL_CONFIGS, ORIGINAL_WEIGHTS
+from conftest import ORIGINAL_WEIGHT_SHAPES, WEIGHTS_PARTS, shared_path
+from original_format import DEFAULT, NEURO_PAPER
 
 from livianet.config import ModelConfig, load_training_config
 from livianet.errors import DataError
@@ -26,9 +27,13 @@ from livianet.networks import (
 K3 = (3, 3, 3)
 
 
+# The original's config comes from `original_configs` and its weights from `original_weights`
+# (conftest): written in their format and shapes, and the shared files when present.
+
+
 @pytest.fixture(scope="module")
-def default_config() -> ModelConfig:
-    return load_training_config(ORIGINAL_CONFIGS / "LiviaNET_Config.ini").model
+def default_config(original_configs: Path) -> ModelConfig:
+    return load_training_config(original_configs / DEFAULT).model
 
 
 def small_config(num_conv: int = 3, num_classes: int = 3) -> ModelConfig:
@@ -60,12 +65,21 @@ def true_convolution(x: np.ndarray, kernels: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- original files
 
 
-def test_original_weights_load_as_true_convolutions(default_config: ModelConfig) -> None:
+def test_written_weights_have_the_shared_files_shapes() -> None:
+    shared = shared_path(*WEIGHTS_PARTS)
+    for index, shape in enumerate(ORIGINAL_WEIGHT_SHAPES):
+        stored = np.load(shared / f"weights_ConvLayer_{index}.npy")
+        assert (stored.shape, stored.dtype) == (shape, np.float32), index
+
+
+def test_original_weights_load_as_true_convolutions(
+    default_config: ModelConfig, original_weights: Path
+) -> None:
     model = build_model(default_config).eval()
-    assert load_npy_weights(model, ORIGINAL_WEIGHTS, (0, 1, 2)) == ["conv1", "conv2", "conv3"]
+    assert load_npy_weights(model, original_weights, (0, 1, 2)) == ["conv1", "conv2", "conv3"]
     rng = np.random.default_rng(0)
     for layer, index in (("conv1", 0), ("conv2", 1)):
-        stored = np.load(ORIGINAL_WEIGHTS / f"weights_ConvLayer_{index}.npy")
+        stored = np.load(original_weights / f"weights_ConvLayer_{index}.npy")
         x = rng.normal(size=(stored.shape[1], 6, 7, 5))
         expected = true_convolution(x, stored)
         with torch.no_grad():
@@ -75,17 +89,17 @@ def test_original_weights_load_as_true_convolutions(default_config: ModelConfig)
         # the check can fail: without the flip (cross-correlation) the response differs
         unflipped = true_convolution(x, stored[:, :, ::-1, ::-1, ::-1])
         assert np.abs(unflipped - expected).max() > 1e-2
-    stored = np.load(ORIGINAL_WEIGHTS / "weights_ConvLayer_2.npy")
+    stored = np.load(original_weights / "weights_ConvLayer_2.npy")
     loaded = model.conv3.conv.weight.detach().numpy()
     np.testing.assert_array_equal(loaded, stored[:, :, ::-1, ::-1, ::-1])
 
 
-def test_shape_mismatches_are_all_named() -> None:
-    paper = load_training_config(ORIGINAL_CONFIGS / "LiviaNET_Config_NeuroPaper.ini").model
+def test_shape_mismatches_are_all_named(original_configs: Path, original_weights: Path) -> None:
+    paper = load_training_config(original_configs / NEURO_PAPER).model
     model = build_model(paper)
     before = model.conv1.conv.weight.clone()
     with pytest.raises(DataError) as info:
-        load_npy_weights(model, ORIGINAL_WEIGHTS, (0, 1, 2))
+        load_npy_weights(model, original_weights, (0, 1, 2))
     message = str(info.value)
     assert "\n" not in message
     for layer, stored, expected in [
@@ -97,14 +111,14 @@ def test_shape_mismatches_are_all_named() -> None:
     assert torch.equal(model.conv1.conv.weight, before)  # nothing loaded when anything is wrong
 
 
-def test_index_past_the_files(default_config: ModelConfig) -> None:
+def test_index_past_the_files(default_config: ModelConfig, original_weights: Path) -> None:
     model = build_model(default_config)
     with pytest.raises(DataError, match=r"conv3: index 5 points past the 3 \.npy files"):
-        load_npy_weights(model, ORIGINAL_WEIGHTS, (0, 1, 5))
+        load_npy_weights(model, original_weights, (0, 1, 5))
     with pytest.raises(DataError, match=r"conv1: index -1 points past"):
-        load_npy_weights(model, ORIGINAL_WEIGHTS, (-1,))
+        load_npy_weights(model, original_weights, (-1,))
     with pytest.raises(DataError, match=r"4 entries but the network has 3 conv layers"):
-        load_npy_weights(model, ORIGINAL_WEIGHTS, (0, 1, 2, 2))
+        load_npy_weights(model, original_weights, (0, 1, 2, 2))
 
 
 def test_object_npy_refused(tmp_path: Path) -> None:
@@ -126,10 +140,10 @@ def test_missing_or_empty_folder(tmp_path: Path) -> None:
 
 
 def test_export_round_trip_and_original_convention(
-    tmp_path: Path, default_config: ModelConfig
+    tmp_path: Path, default_config: ModelConfig, original_weights: Path
 ) -> None:
     source = build_model(default_config, seed=1)
-    load_npy_weights(source, ORIGINAL_WEIGHTS, (0, 1, 2))
+    load_npy_weights(source, original_weights, (0, 1, 2))
     written = export_npy_weights(source, tmp_path)
     assert [p.name for p in written] == [
         "weights_ConvLayer_0.npy",
@@ -140,7 +154,7 @@ def test_export_round_trip_and_original_convention(
     ]
     for i in range(3):  # the original's files come back bit for bit
         name = f"weights_ConvLayer_{i}.npy"
-        np.testing.assert_array_equal(np.load(tmp_path / name), np.load(ORIGINAL_WEIGHTS / name))
+        np.testing.assert_array_equal(np.load(tmp_path / name), np.load(original_weights / name))
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert [e["layer"] for e in manifest["layers"]] == source.layer_names()
     assert manifest["layers"][3] == {

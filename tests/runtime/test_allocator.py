@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import platform
 import subprocess
 import sys
 
+import pytest
 
+
+@pytest.mark.skipif(
+    platform.libc_ver()[0] != "glibc", reason="tests glibc's mallopt (not glibc here)"
+)
 def test_keep_freed_memory_applies_and_large_blocks_then_reuse_pages():
     script = (
         "import resource, numpy as np\n"
