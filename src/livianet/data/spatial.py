@@ -102,3 +102,45 @@ def resample_labels(labels: np.ndarray, shape: Size3) -> np.ndarray:
 
 def resample_probabilities(probabilities: np.ndarray, shape: Size3) -> np.ndarray:
     return np.stack([_corner_aligned(p, shape, 1) for p in probabilities]).astype(np.float32)
+
+
+SPACING_TOLERANCE = 0.05  # relative; voxel sizes closer than this are not resampled
+
+
+def voxel_sizes(affine: npt.ArrayLike) -> tuple[float, float, float]:
+    """Voxel size in mm along each array axis (column norms of the affine)."""
+    zooms = np.sqrt((np.asarray(affine, dtype=np.float64)[:3, :3] ** 2).sum(axis=0))
+    return tuple(float(z) for z in zooms)  # type: ignore[return-value]
+
+
+def spacing_differs(
+    spacing: tuple[float, ...], target: tuple[float, ...], tolerance: float = SPACING_TOLERANCE
+) -> bool:
+    """Whether any axis differs from ``target`` by more than ``tolerance`` (relative).
+
+    >>> spacing_differs((1.0, 1.0, 1.04), (1.0, 1.0, 1.0)), spacing_differs((1.3, 1.0, 1.0), (1.0,) * 3)
+    (False, True)
+    """
+    return any(abs(s - t) > tolerance * t for s, t in zip(spacing, target, strict=True))
+
+
+def grid_for_spacing(
+    affine: npt.ArrayLike, shape: tuple[int, ...], spacing: tuple[float, ...]
+) -> tuple[np.ndarray, Size3]:
+    """A grid of voxel size ``spacing`` over the same field of view as ``(affine, shape)``.
+
+    Axis directions and the world position of the centre are kept (nibabel's
+    ``rescale_affine``); each axis gets as many voxels as cover its extent.
+
+    >>> grid_for_spacing(np.eye(4), (10, 10, 10), (2.0, 1.0, 0.5))[1]
+    (5, 10, 20)
+    """
+    from nibabel.affines import rescale_affine
+
+    old = np.asarray(voxel_sizes(affine))
+    spatial = np.asarray(shape[-3:], dtype=np.float64)
+    new_shape = tuple(
+        max(1, int(round(n * z / s))) for n, z, s in zip(spatial, old, spacing, strict=True)
+    )
+    new_affine = rescale_affine(np.asarray(affine, np.float64), spatial, spacing, new_shape)
+    return np.asarray(new_affine, dtype=np.float64), new_shape  # type: ignore[return-value]
