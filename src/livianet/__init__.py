@@ -20,6 +20,9 @@ _API = {
     "TrainOptions": "livianet.training.trainer",
     "load_training_config": "livianet.config",
     "load_segmentation_config": "livianet.config",
+    "Segmenter": "livianet.inference.segmenter",
+    "SegmentationResult": "livianet.inference.segmenter",
+    "segment": "livianet.inference.segmenter",
 }
 
 __all__ = ["__version__", *_API]

@@ -70,7 +70,7 @@ def _case(shape, seed=0):
 
 def _exact(model, image, roi):
     result = segment_volume(model, image, roi, precision="float32", tile=16, probabilities=True)
-    return result.labels, result.probabilities
+    return result.labels, result.dense_probabilities()
 
 
 def _decided(probabilities: np.ndarray, margin: float = 1e-4) -> np.ndarray:

@@ -48,7 +48,7 @@ def test_tiled_equals_whole_volume(tile, shape, rng):
     image = rng.normal(size=(1, *shape)).astype(np.float32)
     expected = _whole_volume(model, image)
     result = segment_volume(model, image, None, tile=tile, probabilities=True)
-    np.testing.assert_allclose(result.probabilities, expected.numpy(), atol=2e-5)
+    np.testing.assert_allclose(result.dense_probabilities(), expected.numpy(), atol=2e-5)
     assert np.array_equal(result.labels, expected.argmax(0).numpy())
     assert result.labels.shape == shape
 
@@ -60,7 +60,7 @@ def test_uneven_kernels_and_batches(rng):
     expected = _whole_volume(model, image)
     for tile, batch in ((3, 4), (5, 2), (100, 1)):
         result = segment_volume(model, image, None, tile=tile, batch_size=batch, probabilities=True)
-        np.testing.assert_allclose(result.probabilities, expected.numpy(), atol=2e-5)
+        np.testing.assert_allclose(result.dense_probabilities(), expected.numpy(), atol=2e-5)
 
 
 def test_roi_limits_work_and_sets_background_outside(rng):
@@ -71,10 +71,10 @@ def test_roi_limits_work_and_sets_background_outside(rng):
     expected = _whole_volume(model, image)
     result = segment_volume(model, image, roi, tile=4, probabilities=True)
     inside = expected.numpy()[:, roi]
-    np.testing.assert_allclose(result.probabilities[:, roi], inside, atol=2e-5)
+    np.testing.assert_allclose(result.dense_probabilities()[:, roi], inside, atol=2e-5)
     assert (result.labels[~roi] == 0).all()
-    assert (result.probabilities[0][~roi] == 1).all() and (
-        result.probabilities[1:][:, ~roi] == 0
+    assert (result.dense_probabilities()[0][~roi] == 1).all() and (
+        result.dense_probabilities()[1:][:, ~roi] == 0
     ).all()
 
 
@@ -90,7 +90,7 @@ def test_bf16_runs_and_mostly_agrees(rng):
     image = rng.normal(size=(1, 12, 12, 12)).astype(np.float32)
     exact = segment_volume(model, image, None, precision="float32", probabilities=True)
     fast = segment_volume(model, image, None, precision="bf16", probabilities=True)
-    assert np.abs(exact.probabilities - fast.probabilities).max() < 0.05
+    assert np.abs(exact.dense_probabilities() - fast.dense_probabilities()).max() < 0.05
 
 
 def test_multichannel_input(rng):
@@ -106,7 +106,7 @@ def test_multichannel_input(rng):
     image = rng.normal(size=(2, 9, 10, 11)).astype(np.float32)
     expected = _whole_volume(model, image)
     result = segment_volume(model, image, None, tile=3, probabilities=True)
-    np.testing.assert_allclose(result.probabilities, expected.numpy(), atol=2e-5)
+    np.testing.assert_allclose(result.dense_probabilities(), expected.numpy(), atol=2e-5)
 
 
 def test_split_axis_covers_span_with_equal_tiles():

@@ -82,6 +82,10 @@ def _is_config(path: Path) -> bool:
     return path.suffix.lower() in (".ini", ".cfg", ".conf")
 
 
+def _is_checkpoint(path: Path) -> bool:
+    return path.suffix.lower() in (".pt", ".pth", ".ckpt")
+
+
 def run_segment(args: argparse.Namespace) -> int:
     from livianet.inference import SegmentOptions, jobs_from_config, jobs_from_files, segment_files
     from livianet.networks import Checkpoint
@@ -98,17 +102,31 @@ def run_segment(args: argparse.Namespace) -> int:
                 "segment: --roi and --gt are for the file form; the INI form reads ROIFolder and GroundTruthFolder"
             )
         config = load_segmentation_config(args.first, data_root=args.data_root)
-        checkpoint = Checkpoint.read(args.rest[0])
-        jobs = jobs_from_config(config)
-        out = args.out or _ini_output_folder(checkpoint, args.output_root)
+        checkpoints = [Checkpoint.read(args.rest[0])]
+        cases = jobs_from_config(config)
+        out = args.out or _ini_output_folder(checkpoints[0], args.output_root)
+        orientation = args.orientation or config.data.orientation
     else:
         if args.out is None:
             raise ConfigError("segment CKPT IMAGE...: --out DIR is required")
-        checkpoint = Checkpoint.read(args.first)
-        jobs = jobs_from_files(
-            list(args.rest), args.roi, args.gt, checkpoint.model_config.in_channels
+        # The first path is the checkpoint; more .pt files after it make an ensemble.
+        paths = [args.first, *args.rest]
+        count = 1 + next(
+            (i for i, p in enumerate(args.rest) if not _is_checkpoint(p)), len(args.rest)
+        )
+        if count == len(paths):
+            raise ConfigError("segment CKPT IMAGE...: no image given after the checkpoint(s)")
+        checkpoints = [Checkpoint.read(p) for p in paths[:count]]
+        cases = jobs_from_files(
+            paths[count:], args.roi, args.gt, checkpoints[0].model_config.in_channels
         )
         out = args.out
+        orientation = args.orientation
+    if args.tile is not None and args.tile < 1:
+        raise ConfigError(f"--tile {args.tile}: expected a positive number of voxels")
+    if args.batch < 1:
+        raise ConfigError(f"--batch {args.batch}: expected a positive number of tiles")
+    orientation = _orientation_option(orientation)
     options = SegmentOptions(
         device=args.device,
         precision=args.precision,
@@ -121,24 +139,35 @@ def run_segment(args: argparse.Namespace) -> int:
         names=_names(args.names),
         snapshot=args.snapshot,
         resample=args.resample,
+        orientation=orientation,
+        tta=args.tta,
+        force=args.force,
+        skip_existing=args.skip_existing,
     )
-    if args.tile is not None and args.tile < 1:
-        raise ConfigError(f"--tile {args.tile}: expected a positive number of voxels")
-    if args.batch < 1:
-        raise ConfigError(f"--batch {args.batch}: expected a positive number of tiles")
     from livianet.runtime import distributed
 
     try:
-        report = segment_files(checkpoint, jobs, out, options)
+        report = segment_files(checkpoints, cases, out, options)
     finally:
         distributed.shutdown()
     if not distributed.env_info().is_main:
-        return 0
+        return 1 if report.failures else 0
     if report.metric_rows:
         from livianet.evaluation import format_metrics_table
 
         print(format_metrics_table(report.metric_rows))
     print(f"outputs in {out}")
+    if report.failures:
+        first, *others = (failure["error"] for failure in report.failures)
+        if others or len(cases) > 1:
+            first = (
+                f"{len(report.failures)} of {len(cases)} scans failed (listed in "
+                f"{out / 'failures.csv'}): {first}"
+            )
+        print(f"livianet: error: {first}", file=sys.stderr)
+        for other in others:
+            print(f"  {other}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -209,6 +238,14 @@ def run_export_weights(args: argparse.Namespace) -> int:
     return 0
 
 
+def _orientation_option(codes: str | None) -> str | None:
+    if codes is None:
+        return None
+    from livianet.data.orientation import parse_orientation
+
+    return parse_orientation(codes, "--orientation")
+
+
 def run_demo(args: argparse.Namespace) -> int:
     from livianet.demo import DemoOptions
     from livianet.demo import run_demo as demo
@@ -227,6 +264,7 @@ def run_demo(args: argparse.Namespace) -> int:
             preset=args.preset,
             quick=args.quick,
             device=args.device,
+            orientation=_orientation_option(args.orientation),
         )
     )
     sys.stdout.write(summary + "\n")

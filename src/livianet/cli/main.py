@@ -91,11 +91,16 @@ def build_parser() -> argparse.ArgumentParser:
     segment = commands.add_parser(
         "segment",
         help="segment scans with a trained checkpoint",
-        description="Segment scans: `livianet segment SEG.ini CKPT` (the original form) or `livianet segment CKPT IMAGE... --out DIR`.",
+        description="Segment scans in any orientation and voxel size: `livianet segment SEG.ini CKPT` "
+        "(the original form) or `livianet segment CKPT [CKPT...] IMAGE... --out DIR` (several "
+        "checkpoints: an ensemble). Images may be files (NIfTI, MGZ, .mat), folders or glob patterns.",
     )
-    segment.add_argument("first", type=Path, help="segmentation INI, or the checkpoint")
+    segment.add_argument("first", type=Path, help="segmentation INI, or the (first) checkpoint")
     segment.add_argument(
-        "rest", nargs="+", type=Path, help="the checkpoint (INI form), or image files"
+        "rest",
+        nargs="+",
+        type=Path,
+        help="the checkpoint (INI form), or more checkpoints then images, folders or patterns",
     )
     segment.add_argument(
         "--out",
@@ -129,8 +134,31 @@ def build_parser() -> argparse.ArgumentParser:
     segment.add_argument("--snapshot", action="store_true", help="write a QA picture per image")
     segment.add_argument(
         "--resample",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="resample scans whose voxel size differs from the model's, in world space "
+        "(default: on; --no-resample keeps the scan's voxels)",
+    )
+    segment.add_argument(
+        "--orientation",
+        metavar="CODES",
+        help="axis codes of .mat inputs, which store no affine (e.g. ILA); default: as the "
+        "model's training arrays were stored",
+    )
+    segment.add_argument(
+        "--tta",
         action="store_true",
-        help="resample scans whose spacing differs from the training data's",
+        help="test-time augmentation: average with the left-right mirrored scan",
+    )
+    segment.add_argument(
+        "--force",
+        action="store_true",
+        help="segment scans whose voxels are more than 3x the model's",
+    )
+    segment.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="keep outputs a previous run wrote (resumable batches)",
     )
     segment.add_argument(
         "--precision",
@@ -226,6 +254,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--preset",
         default=None,
         help="network preset (default: fast; `paper` for the NeuroImage network)",
+    )
+    demo.add_argument(
+        "--orientation",
+        metavar="CODES",
+        help="axis codes of the .mat scans in --data (which store no affine), e.g. ILA for the "
+        "original LiviaNET example; NIfTI and MGZ scans carry their own",
     )
     demo.add_argument(
         "--quick",

@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from livianet.config.schema import ModelConfig
+from livianet.config.values import LEFT_RIGHT_AXIS
 from livianet.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -76,9 +77,10 @@ def check_training(where: str, training: dict[str, Any], model: ModelConfig) -> 
         raise ConfigError(
             f"{where} augmentLabelPairs = {[list(p) for p in pairs]}: labels must be < n_classes = {model.num_classes}"
         )
-    if pairs and not training["flip_axes"]:
+    if pairs and LEFT_RIGHT_AXIS not in training["flip_axes"]:
         raise ConfigError(
-            f"{where} augmentLabelPairs: needs augmentFlipAxes (its first axis is left-right)"
+            f"{where} augmentLabelPairs: needs augmentFlipAxes to hold axis {LEFT_RIGHT_AXIS}, "
+            "the left-right axis of the RAS training space"
         )
     scale_shift = training["intensity_augment"]
     if len(scale_shift) != 2:

@@ -146,6 +146,19 @@ def _data_keys(section: str, indexes: tuple[Key, ...]) -> tuple[Key, ...]:
         ),
         Key(
             section,
+            "orientation",
+            "orientation",
+            v.axis_codes_or_none,
+            None,
+            "Axis codes of `.mat` arrays, which store no affine: `ILA` means axis 0 runs toward "
+            "Inferior, axis 1 toward Left, axis 2 toward Anterior (the original example's arrays). "
+            "NIfTI and MGZ files use their own affine. Not given: `.mat` arrays are used as stored, "
+            "as the original did, and the model's orientation is unknown (no left/right flips with "
+            "label swaps; scans are not reoriented).",
+            "new",
+        ),
+        Key(
+            section,
             "imageTypes",
             "image_type",
             IMAGE_TYPES,
@@ -557,7 +570,9 @@ KEYS: tuple[Key, ...] = (
         "flip_axes",
         v.axes,
         (),
-        "Array axes randomly flipped (probability 0.5 each), e.g. [0].",
+        "Axes randomly flipped (probability 0.5 each), e.g. [0]: axes of the RAS training space "
+        "(0 left-right, 1 posterior-anterior, 2 inferior-superior), or of the stored arrays when "
+        "their orientation is unknown.",
         "new",
     ),
     Key(
@@ -566,7 +581,9 @@ KEYS: tuple[Key, ...] = (
         "flip_label_pairs",
         v.label_pairs,
         (),
-        "Label pairs swapped when the left-right axis (the first of `augmentFlipAxes`) is flipped, e.g. [[1,5],[2,6],[3,7],[4,8]].",
+        "Left/right label pairs swapped when the left-right axis (0 in the RAS training space) is "
+        "flipped, e.g. [[1,5],[2,6],[3,7],[4,8]]; needs axis 0 in `augmentFlipAxes` and scans of "
+        "known orientation. Also used by `segment --tta`.",
         "new",
     ),
     Key(

@@ -46,6 +46,7 @@ def _data_config(file: Path, section: str, values: dict, data_root: Path | None)
         image_folders=tuple(_resolve_folder(file, p, data_root) for p in images),  # type: ignore[misc]
         label_folder=_resolve_folder(file, values["label_folder"], data_root),
         roi_folder=_resolve_folder(file, values["roi_folder"], data_root),
+        orientation=values["orientation"],
     )
 
 

@@ -161,6 +161,7 @@ class DataConfig:
     image_folders: tuple[Path, ...]
     label_folder: Path | None
     roi_folder: Path | None
+    orientation: str | None = None  # axis codes of .mat arrays (None: unknown, used as stored)
 
 
 @dataclass(frozen=True)

@@ -276,3 +276,33 @@ def axes(raw: str) -> tuple[int, ...]:
     if len(set(value)) != len(value):
         raise ValueProblem("expected each axis at most once")
     return tuple(value)
+
+
+_OPPOSITE_CODES = {"L": "R", "R": "L", "A": "P", "P": "A", "S": "I", "I": "S"}
+CANONICAL_ORIENTATION = "RAS"  # the space every model of known orientation is trained in
+LEFT_RIGHT_AXIS = CANONICAL_ORIENTATION.index("R")  # 0: flipping it mirrors left and right
+
+
+def check_axis_codes(codes: str) -> str:
+    """Upper-case axis codes after checking they name three different anatomical axes.
+
+    The one definition of valid orientation codes: INI files, ``--orientation``
+    and the Python API all go through it.
+
+    >>> check_axis_codes("ila")
+    'ILA'
+    """
+    text = str(codes).strip().upper()
+    if len(text) != 3 or any(c not in _OPPOSITE_CODES for c in text):
+        raise ValueProblem("expected three axis codes from L/R, A/P, S/I such as RAS or ILA")
+    if len({frozenset((c, _OPPOSITE_CODES[c])) for c in text}) != 3:
+        raise ValueProblem("expected three distinct axes (one of L/R, one of A/P, one of S/I)")
+    return text
+
+
+def axis_codes_or_none(raw: str) -> str | None:
+    """Orientation codes such as ``ILA``; empty or ``none`` means not given."""
+    value = raw.strip()
+    if value.lower() in ("", "[]", "none", "null", "unknown"):
+        return None
+    return check_axis_codes(value)

@@ -5,6 +5,9 @@ from livianet.data.cases import (
     CaseFiles,
     all_cases,
     check_channels,
+    check_finite,
+    check_same_grid,
+    declared_geometry,
     folder_listing,
     folder_problems,
     index_problem,
@@ -12,6 +15,9 @@ from livianet.data.cases import (
     load_case,
     load_label,
     normalise_intensities,
+    normalised,
+    read_case,
+    to_model_grid,
 )
 from livianet.data.relabel import (
     consecutive_mapping,
@@ -21,14 +27,7 @@ from livianet.data.relabel import (
     relabel,
 )
 from livianet.data.roi import largest_component, process_roi_folder, roi_from_image
-from livianet.data.spatial import (
-    bounding_box,
-    resample_case,
-    resample_labels,
-    resample_probabilities,
-    resample_to_grid,
-    target_shape,
-)
+from livianet.data.spatial import bounding_box, resample_to_grid
 
 __all__ = [
     "Case",
@@ -36,6 +35,9 @@ __all__ = [
     "all_cases",
     "bounding_box",
     "check_channels",
+    "check_finite",
+    "check_same_grid",
+    "declared_geometry",
     "consecutive_mapping",
     "distinct_values",
     "folder_listing",
@@ -46,14 +48,13 @@ __all__ = [
     "load_case",
     "load_label",
     "normalise_intensities",
+    "normalised",
+    "read_case",
+    "to_model_grid",
     "output_file",
     "process_label_folder",
     "process_roi_folder",
     "relabel",
-    "resample_case",
-    "resample_labels",
-    "resample_probabilities",
     "resample_to_grid",
     "roi_from_image",
-    "target_shape",
 ]

@@ -8,12 +8,14 @@ error naming the folder, the index and what was expected.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from livianet.config import DataConfig
+from livianet.data.geometry import GridPlan, ModelGrid, plan_grid
+from livianet.data.orientation import affine_for_codes, check_affine
 from livianet.errors import DataError
 from livianet.io import Volume, list_volume_files, load_volume, strip_volume_suffix
 
@@ -38,13 +40,20 @@ class CaseFiles:
 
 @dataclass
 class Case:
-    """A loaded case: ``image`` is ``(C, X, Y, Z)`` float32 after normalisation."""
+    """A loaded case: ``image`` is ``(C, X, Y, Z)`` float32.
+
+    ``reference`` is the first image file as stored (its grid is where outputs
+    go); ``plan`` maps that grid onto the model's when the arrays were moved
+    there (None: they are on the stored grid).
+    """
 
     files: CaseFiles
     image: np.ndarray
     label: np.ndarray | None
     roi: np.ndarray | None
     reference: Volume
+    plan: GridPlan | None = None
+    orientation_known: bool = True  # False for .mat arrays without declared axis codes
 
     @property
     def name(self) -> str:
@@ -166,7 +175,8 @@ def normalise_intensities(image: np.ndarray, mask: np.ndarray | None, method: st
     return out
 
 
-def _check_grid(reference: Volume, other: Volume, what: str) -> None:
+def check_same_grid(reference: Volume, other: Volume, what: str) -> None:
+    """``other`` (a channel, label map or ROI) must lie on ``reference``'s voxel grid."""
     if other.spatial_shape != reference.spatial_shape:
         raise DataError(
             f"{other.path}: {what} shape {other.spatial_shape} differs from image {reference.path.name} "
@@ -181,7 +191,7 @@ def _check_grid(reference: Volume, other: Volume, what: str) -> None:
             )
 
 
-def _finite(volume: Volume) -> None:
+def check_finite(volume: Volume) -> None:
     if volume.data.dtype.kind == "f" and not np.isfinite(volume.data).all():
         bad = int((~np.isfinite(volume.data)).sum())
         raise DataError(f"{volume.path}: {bad} voxels are NaN or Inf")
@@ -191,7 +201,7 @@ def load_label(path: Path, num_classes: int | None) -> Volume:
     volume = load_volume(path)
     if volume.data.ndim != 3:
         raise DataError(f"{path}: label map has shape {volume.data.shape}, expected 3-D")
-    _finite(volume)
+    check_finite(volume)
     data = volume.data
     if data.dtype.kind == "f":
         if not np.array_equal(data, np.rint(data)):
@@ -207,23 +217,42 @@ def load_label(path: Path, num_classes: int | None) -> Volume:
     return volume
 
 
-def load_case(
-    files: CaseFiles, normalization: str, num_classes: int | None = None, need_label: bool = False
+def declared_geometry(volume: Volume, orientation: str | None) -> Volume:
+    """A ``.mat`` volume with the affine its declared axis codes imply (1 mm voxels, centred).
+
+    NIfTI and MGH volumes keep their own affine; a ``.mat`` without declared
+    codes keeps the identity and counts as of unknown orientation.
+    """
+    if not volume.is_mat or orientation is None:
+        return volume
+    return replace(volume, affine=affine_for_codes(orientation, volume.spatial_shape))
+
+
+def read_case(
+    files: CaseFiles,
+    num_classes: int | None = None,
+    need_label: bool = False,
+    orientation: str | None = None,
 ) -> Case:
-    """Load and check one case; the image is normalised as configured."""
+    """Load and check one case on its stored grid; the image is float32, not yet normalised.
+
+    Args:
+        orientation: axis codes of ``.mat`` files (which store no affine).
+    """
     channels = []
-    reference = load_volume(files.images[0])
+    reference = declared_geometry(load_volume(files.images[0]), orientation)
+    check_affine(reference.affine, str(reference.path))
     for position, path in enumerate(files.images):
         volume = reference if position == 0 else load_volume(path)
-        _finite(volume)
+        check_finite(volume)
         if position:
-            _check_grid(reference, volume, "image channel")
+            check_same_grid(reference, volume, "image channel")
         channels.append(volume.channels.astype(np.float32, copy=False))
     image = np.concatenate(channels, axis=0) if len(channels) > 1 else channels[0]
     label = None
     if files.label is not None:
         label_volume = load_label(files.label, num_classes)
-        _check_grid(reference, label_volume, "label")
+        check_same_grid(reference, label_volume, "label")
         label = label_volume.data.astype(
             np.int64 if num_classes is None or num_classes > 255 else np.uint8
         )
@@ -234,13 +263,47 @@ def load_case(
         roi_volume = load_volume(files.roi)
         if roi_volume.data.ndim != 3:
             raise DataError(f"{files.roi}: ROI has shape {roi_volume.data.shape}, expected 3-D")
-        _check_grid(reference, roi_volume, "ROI")
-        _finite(roi_volume)
+        check_same_grid(reference, roi_volume, "ROI")
+        check_finite(roi_volume)
         roi = roi_volume.data > 0
         if not roi.any():
             raise DataError(f"{files.roi}: ROI is empty (no nonzero voxel)")
-    image = normalise_intensities(image, roi, normalization)
-    return Case(files=files, image=image, label=label, roi=roi, reference=reference)
+    known = not reference.is_mat or orientation is not None
+    return Case(files, image, label, roi, reference, orientation_known=known)
+
+
+def to_model_grid(case: Case, grid: ModelGrid, resample: bool = True) -> Case:
+    """The case on the model's grid: reoriented (lossless), resampled when its voxel size differs.
+
+    Images are interpolated linearly, labels and the ROI by nearest neighbour.
+    """
+    plan = plan_grid(case.reference.affine, case.reference.spatial_shape, grid, resample)
+    return replace(
+        case,
+        image=plan.to_model(case.image, order=1),
+        label=plan.to_model(case.label, order=0) if case.label is not None else None,
+        roi=plan.to_model(case.roi, order=0) if case.roi is not None else None,
+        plan=plan,
+    )
+
+
+def normalised(case: Case, normalization: str) -> Case:
+    return replace(case, image=normalise_intensities(case.image, case.roi, normalization))
+
+
+def load_case(
+    files: CaseFiles,
+    normalization: str,
+    num_classes: int | None = None,
+    need_label: bool = False,
+    orientation: str | None = None,
+    grid: ModelGrid | None = None,
+) -> Case:
+    """Load and check one case, on ``grid`` when given, with its image normalised as configured."""
+    case = read_case(files, num_classes, need_label, orientation)
+    if grid is not None:
+        case = to_model_grid(case, grid)
+    return normalised(case, normalization)
 
 
 def check_channels(case: Case, expected: int) -> None:

@@ -15,32 +15,22 @@ import numpy as np
 import numpy.typing as npt
 from nibabel import orientations
 
+from livianet.config.values import CANONICAL_ORIENTATION, ValueProblem, check_axis_codes
 from livianet.errors import DataError
 
-CANONICAL = "RAS"  # every model with a known orientation is trained in it
-_OPPOSITE = {"L": "R", "R": "L", "A": "P", "P": "A", "S": "I", "I": "S"}
+CANONICAL = CANONICAL_ORIENTATION  # every model of known orientation works in it
 
 
 def parse_orientation(codes: str, where: str = "orientation") -> str:
-    """Upper-case axis codes after checking they name three different anatomical axes.
+    """Upper-case axis codes (``'ila'`` -> ``'ILA'``), or a DataError naming ``where``.
 
     >>> parse_orientation("ila")
     'ILA'
-
-    Raises:
-        DataError: not three letters of L/R, A/P, S/I, or two on one axis.
     """
-    text = str(codes).strip().upper()
-    if len(text) != 3 or any(c not in _OPPOSITE for c in text):
-        raise DataError(
-            f"{where} {codes!r}: expected three axis codes from L/R, A/P, S/I such as RAS or ILA"
-        )
-    axes = {frozenset((c, _OPPOSITE[c])) for c in text}
-    if len(axes) != 3:
-        raise DataError(
-            f"{where} {codes!r}: expected three distinct axes (one of L/R, one of A/P, one of S/I)"
-        )
-    return text
+    try:
+        return check_axis_codes(codes)
+    except ValueProblem as exc:
+        raise DataError(f"{where} {codes!r}: {exc}") from None
 
 
 def orientation_of(affine: npt.ArrayLike) -> str:

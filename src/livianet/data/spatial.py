@@ -7,15 +7,9 @@ images and probabilities, nearest for label maps and masks).
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import TYPE_CHECKING
-
 import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
-
-if TYPE_CHECKING:
-    from livianet.data.cases import Case
 
 Size3 = tuple[int, int, int]
 
@@ -63,47 +57,6 @@ def resample_to_grid(
     return out
 
 
-def _corner_aligned(array: np.ndarray, shape: Size3, order: int) -> np.ndarray:
-    """Resample to ``shape`` with the voxel centres of the corners aligned."""
-    factors = [
-        (s_in - 1) / max(s_out - 1, 1) for s_in, s_out in zip(array.shape, shape, strict=True)
-    ]
-    scaling = np.diag([*factors, 1.0])
-    return resample_to_grid(array, np.eye(4), scaling, shape, order, mode="nearest")
-
-
-def target_shape(shape: Size3, spacing: tuple[float, ...], new_spacing: tuple[float, ...]) -> Size3:
-    """Voxels needed to cover the same extent at ``new_spacing``.
-
-    >>> target_shape((100, 100, 50), (1.0, 1.0, 2.0), (1.0, 1.0, 1.0))
-    (100, 100, 99)
-    """
-    return tuple(
-        max(1, int(round((s - 1) * sp / nsp)) + 1)
-        for s, sp, nsp in zip(shape, spacing, new_spacing, strict=True)
-    )  # type: ignore[return-value]
-
-
-def resample_case(case: Case, new_spacing: tuple[float, ...]) -> Case:
-    """The case on a grid of ``new_spacing`` (linear for images, nearest for masks)."""
-    shape = target_shape(case.shape, case.reference.spacing, new_spacing)
-    image = np.stack([_corner_aligned(channel, shape, 1) for channel in case.image])
-    roi = (
-        _corner_aligned(case.roi.astype(np.uint8), shape, 0).astype(bool)
-        if case.roi is not None
-        else None
-    )
-    return replace(case, image=image.astype(np.float32), roi=roi, label=None)
-
-
-def resample_labels(labels: np.ndarray, shape: Size3) -> np.ndarray:
-    return _corner_aligned(labels, shape, 0)
-
-
-def resample_probabilities(probabilities: np.ndarray, shape: Size3) -> np.ndarray:
-    return np.stack([_corner_aligned(p, shape, 1) for p in probabilities]).astype(np.float32)
-
-
 SPACING_TOLERANCE = 0.05  # relative; voxel sizes closer than this are not resampled
 
 
@@ -129,18 +82,23 @@ def grid_for_spacing(
 ) -> tuple[np.ndarray, Size3]:
     """A grid of voxel size ``spacing`` over the same field of view as ``(affine, shape)``.
 
-    Axis directions and the world position of the centre are kept (nibabel's
-    ``rescale_affine``); each axis gets as many voxels as cover its extent.
+    Axis directions are kept and the centre of the field of view stays where
+    it is in world space; each axis gets as many voxels as cover its extent.
+    (nibabel's ``rescale_affine`` centres on the integer middle voxel, which
+    moves even-sized grids by up to half a voxel.)
 
     >>> grid_for_spacing(np.eye(4), (10, 10, 10), (2.0, 1.0, 0.5))[1]
     (5, 10, 20)
     """
-    from nibabel.affines import rescale_affine
-
-    old = np.asarray(voxel_sizes(affine))
+    matrix = np.asarray(affine, dtype=np.float64)
+    old = np.asarray(voxel_sizes(matrix))
     spatial = np.asarray(shape[-3:], dtype=np.float64)
     new_shape = tuple(
         max(1, int(round(n * z / s))) for n, z, s in zip(spatial, old, spacing, strict=True)
     )
-    new_affine = rescale_affine(np.asarray(affine, np.float64), spatial, spacing, new_shape)
-    return np.asarray(new_affine, dtype=np.float64), new_shape  # type: ignore[return-value]
+    linear = matrix[:3, :3] * (np.asarray(spacing, dtype=np.float64) / old)
+    centre = matrix[:3, :3] @ ((spatial - 1) / 2) + matrix[:3, 3]
+    new_affine = np.eye(4)
+    new_affine[:3, :3] = linear
+    new_affine[:3, 3] = centre - linear @ ((np.asarray(new_shape, dtype=np.float64) - 1) / 2)
+    return new_affine, new_shape  # type: ignore[return-value]

@@ -35,6 +35,7 @@ class DemoOptions:
     preset: str | None = None
     quick: bool = False
     device: str = "auto"
+    orientation: str | None = None  # axis codes of .mat scans in --data
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,8 @@ def run_demo(options: DemoOptions) -> str:
     overrides = _quick_overrides() if options.quick else {}
     if split.validation and not options.quick:
         overrides.setdefault("Training Parameters", {})["validationFrequency"] = "3"
+    if options.orientation:
+        overrides.setdefault("Training Images", {})["orientation"] = options.orientation
     text = render_config(
         preset,
         "demo",

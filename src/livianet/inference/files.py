@@ -1,43 +1,51 @@
-"""``livianet segment``: files in, label maps, probability maps and tables out.
+"""``livianet segment``: scans in, label maps, probability maps, tables and a manifest out.
 
 Scans are read one ahead of the one being segmented (a background thread), so a
 loop over thousands of scans keeps the CPU or GPU busy; under ``torchrun`` the
-list is split across processes and every scan is written exactly once.
+list is split across processes and every scan is written exactly once. A scan
+that cannot be read or segmented is listed in ``failures.csv`` and the batch
+goes on; ``--skip-existing`` keeps outputs that a previous run wrote.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from livianet.atomic import check_writable
-from livianet.config import SegmentationConfig
-from livianet.data import (
-    Case,
-    CaseFiles,
-    check_channels,
-    list_cases,
-    load_case,
-    resample_case,
-    resample_labels,
-    resample_probabilities,
+from livianet.atomic import check_writable, write_text_atomic
+from livianet.data import load_label
+from livianet.errors import LivianetError
+from livianet.inference.inputs import as_volume
+from livianet.inference.jobs import Job, place_outputs
+from livianet.inference.postprocess import structure_components
+from livianet.inference.segmenter import SegmentationResult, Segmenter
+from livianet.io import (
+    Volume,
+    label_name,
+    load_volume,
+    probability_path,
+    save_volume,
+    segmentation_path,
+    strip_volume_suffix,
+    write_csv,
+    write_dseg,
 )
-from livianet.errors import DataError
-from livianet.inference.predictor import InferenceSettings, predict_case, prepare_for_inference
-from livianet.io import probability_path, save_volume, segmentation_path, strip_volume_suffix
-from livianet.networks import Checkpoint, ModelMeta
-from livianet.runtime import distributed, resolve_device, resolve_precision
+from livianet.networks import Checkpoint
+from livianet.runtime import distributed
+from livianet.version import __version__
 
 logger = logging.getLogger(__name__)
 
-SPACING_TOLERANCE = 0.05  # relative; finer differences are resampling noise
+MANIFEST = "segmentation.json"
+FAILURES = "failures.csv"
 
 
 @dataclass(frozen=True)
@@ -50,7 +58,11 @@ class SegmentOptions:
     largest_component: bool | None = None  # None: as the model was trained
     names: dict[int, str] | None = None
     snapshot: bool = False
-    resample: bool = False
+    resample: bool = True
+    orientation: str | None = None  # axis codes of .mat inputs
+    tta: bool = False
+    force: bool = False
+    skip_existing: bool = False
 
 
 @dataclass
@@ -58,227 +70,266 @@ class SegmentReport:
     outputs: list[Path] = field(default_factory=list)
     volume_rows: list[dict[str, Any]] = field(default_factory=list)
     metric_rows: list[dict[str, Any]] = field(default_factory=list)
+    scans: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, str]] = field(default_factory=list)
+
+    def add(self, other: SegmentReport) -> None:
+        self.outputs += other.outputs
+        self.volume_rows += other.volume_rows
+        self.metric_rows += other.metric_rows
+        self.scans += other.scans
+        self.failures += other.failures
 
 
-def jobs_from_config(config: SegmentationConfig) -> list[CaseFiles]:
-    return list_cases(config.data, config.indexes, "segmentation")
+@dataclass
+class _Loaded:
+    images: list[Volume]
+    roi: Volume | None
+    reference: Volume | None
 
 
-def jobs_from_files(
-    images: list[Path], rois: list[Path] | None, labels: list[Path] | None, channels: int = 1
-) -> list[CaseFiles]:
-    """Cases from files named on the command line (``channels`` consecutive images per case)."""
-    if len(images) % channels:
-        raise DataError(
-            f"{len(images)} images given for {channels}-channel cases: expected a multiple of {channels}"
+def segment_files(
+    checkpoints: Checkpoint | list[Checkpoint],
+    cases: list,
+    out_dir: Path,
+    options: SegmentOptions,
+) -> SegmentReport:
+    """Segment every case, writing outputs under ``out_dir``; this process's share under torchrun."""
+    members = checkpoints if isinstance(checkpoints, list) else [checkpoints]
+    segmenter = Segmenter.from_checkpoint(
+        members,
+        options.device,
+        options.precision,
+        tile=options.tile,
+        batch_size=options.batch_size,
+        largest_component=options.largest_component,
+    )
+    info = distributed.init(segmenter.settings.device)
+    check_writable(out_dir)
+    names = options.names or segmenter.label_names or None
+    jobs = place_outputs(cases, out_dir)
+    mine = distributed.shard(jobs, info)
+    previous = _previous_scans(out_dir) if options.skip_existing else {}
+    orientation = options.orientation
+
+    def load(job: Job) -> _Loaded:
+        images = [as_volume(path, "image", orientation) for path in job.files.images]
+        roi = as_volume(job.files.roi, "ROI", orientation) if job.files.roi else None
+        reference = load_label(job.files.label, segmenter.num_classes) if job.files.label else None
+        return _Loaded(images, roi, reference)
+
+    report = SegmentReport()
+    todo = [
+        job
+        for job in mine
+        if not (
+            options.skip_existing
+            and _kept(job, out_dir, report, previous, names, segmenter.num_classes)
         )
-    count = len(images) // channels
-    for what, extra in (("--roi", rois), ("--gt", labels)):
-        if extra and len(extra) != count:
-            raise DataError(
-                f"{what}: {len(extra)} files for {count} images; expected one per image"
-            )
-    return [
-        CaseFiles(
-            index=i,
-            images=tuple(images[i * channels : (i + 1) * channels]),
-            label=labels[i] if labels else None,
-            roi=rois[i] if rois else None,
-        )
-        for i in range(count)
     ]
+    for done, (job, loaded) in enumerate(_read_ahead(todo, load), start=1):
+        try:
+            if isinstance(loaded, BaseException):
+                raise loaded
+            result = segmenter.segment(
+                loaded.images, loaded.roi, probabilities=options.probabilities, tta=options.tta,
+                orientation=orientation, resample=options.resample, force=options.force,
+            )  # fmt: skip
+            report.add(_write_outputs(job, loaded, result, out_dir, options, names, segmenter))
+        except (LivianetError, OSError) as exc:
+            message = str(exc) if isinstance(exc, LivianetError) else _os_message(exc)
+            logger.error("%s: not segmented: %s", job.image, message)
+            report.failures.append({"input": str(job.image), "error": message})
+            continue
+        logger.info(
+            "%s: segmented (%d of %d, %d left)", job.image.name, done, len(todo), len(todo) - done
+        )
+    if info.enabled:
+        report = _gather(report, info.is_main)
+    if info.is_main:
+        _write_run_files(report, out_dir, names, segmenter, members)
+    return report
 
 
-def _read_ahead(jobs: list[CaseFiles], load) -> Iterator[tuple[CaseFiles, Case]]:
+def _read_ahead(jobs: list[Job], load: Callable[[Job], _Loaded]) -> Iterator[tuple[Job, Any]]:
+    """Each job with its loaded inputs (or the error loading them), the next read meanwhile."""
     with concurrent.futures.ThreadPoolExecutor(
         max_workers=1, thread_name_prefix="livianet-read"
     ) as pool:
         pending = pool.submit(load, jobs[0]) if jobs else None
         for position, job in enumerate(jobs):
             assert pending is not None
-            case = pending.result()
+            try:
+                loaded: Any = pending.result()
+            except (LivianetError, OSError) as exc:
+                loaded = exc
             pending = pool.submit(load, jobs[position + 1]) if position + 1 < len(jobs) else None
-            yield job, case
+            yield job, loaded
 
 
-def geometry_notes(case: Case, meta: ModelMeta) -> list[str]:
-    """Sentences saying how a scan's voxel grid differs from the training data's."""
-    notes = []
-    trained = meta.training_spacing
-    spacing = case.reference.spacing
-    if trained and any(
-        abs(s - t) > SPACING_TOLERANCE * t for s, t in zip(spacing, trained, strict=True)
-    ):
-        notes.append(
-            f"voxel spacing {tuple(round(s, 3) for s in spacing)} mm differs from the training data's "
-            f"{tuple(round(t, 3) for t in trained)} mm"
-        )
-    orientation = meta.training_orientation
-    if (
-        orientation
-        and case.reference.header is not None
-        and case.reference.orientation != orientation
-    ):
-        notes.append(
-            f"orientation {case.reference.orientation} differs from the training data's {orientation}"
-        )
-    return notes
+def _image_name(job: Job, out_dir: Path) -> str:
+    """The ``image`` column: the input's name, with its folder when outputs mirror folders."""
+    relative = (job.out_dir / job.image.name).relative_to(out_dir)
+    return relative.as_posix()
 
 
-def segment_files(
-    checkpoint: Checkpoint, jobs: list[CaseFiles], out_dir: Path, options: SegmentOptions
-) -> SegmentReport:
-    """Segment every job, writing outputs under ``out_dir``; this process's share under torchrun."""
-    model = checkpoint.network()
-    meta = checkpoint.meta
-    config = model.config
-    device = resolve_device(options.device)
-    info = distributed.init(device)
-    check_writable(out_dir)
-    precision = resolve_precision(options.precision, device)
-    largest = (
-        meta.largest_component if options.largest_component is None else options.largest_component
-    )
-    settings = InferenceSettings(
-        device=device,
-        precision=precision,
-        tile=options.tile,
-        batch_size=options.batch_size,
-        largest_component=largest,
-    )
-    model = prepare_for_inference(model, settings)
-    names = options.names or meta.label_names or None
-    normalization = meta.normalization
-    mine = distributed.shard(jobs, info)
-
-    def load(job: CaseFiles) -> Case:
-        case = load_case(job, normalization, config.num_classes)
-        check_channels(case, config.in_channels)
-        return case
-
-    report = SegmentReport()
-    for job, case in _read_ahead(mine, load):
-        for note in geometry_notes(case, meta):
-            logger.warning(
-                "%s: %s%s",
-                job.images[0],
-                note,
-                "; resampling to the training spacing"
-                if options.resample
-                else "; pass --resample to resample",
-            )
-        report_case = _segment_one(model, case, meta, settings, out_dir, options, names)
-        report.outputs += report_case.outputs
-        report.volume_rows += report_case.volume_rows
-        report.metric_rows += report_case.metric_rows
-    if info.enabled:
-        gathered = _gather(report)
-        if info.is_main:
-            report = gathered
-    if info.is_main:
-        _write_tables(report, out_dir, names)
-    return report
-
-
-def _segment_one(
-    model, case: Case, meta: ModelMeta, settings, out_dir: Path, options: SegmentOptions, names
+def _write_outputs(
+    job: Job,
+    loaded: _Loaded,
+    result: SegmentationResult,
+    out_dir: Path,
+    options: SegmentOptions,
+    names: dict[int, str] | None,
+    segmenter: Segmenter,
 ) -> SegmentReport:
     from livianet.evaluation import metrics_per_label
 
-    config = model.config
-    target = case
-    trained = meta.training_spacing
-    resampled = (
-        options.resample and trained and geometry_notes(case, ModelMeta(training_spacing=trained))
-    )
-    if resampled:
-        target = resample_case(case, tuple(trained))
-    result = predict_case(model, target, settings, probabilities=options.probabilities)
-    labels, probs = result.labels, result.probabilities
-    if resampled:
-        labels = resample_labels(labels, case.shape)
-        probs = resample_probabilities(probs, case.shape) if probs is not None else None
-        if case.roi is not None:
-            labels = np.where(case.roi, labels, 0).astype(labels.dtype)
-    source = case.files.images[0]
+    num_classes = segmenter.num_classes
+    source = result.source
     report = SegmentReport()
-    report.outputs.append(
-        save_volume(labels, segmentation_path(out_dir, source), case.reference, kind="label")
+    image_name = _image_name(job, out_dir)
+    segmentation = save_volume(
+        result.labels, segmentation_path(job.out_dir, job.image), source, kind="label"
     )
-    if probs is not None:
-        for k in range(1, config.num_classes):
-            report.outputs.append(
-                save_volume(
-                    probs[k], probability_path(out_dir, source, k), case.reference, kind="prob"
-                )
-            )
-    spacing = case.reference.spacing
-    voxel_mm3 = float(np.prod(spacing))
-    counts = np.bincount(labels.ravel(), minlength=config.num_classes)
-    row: dict[str, Any] = {"image": source.name}
-    for k in range(1, config.num_classes):
-        row[_column_name(k, names)] = counts[k] * voxel_mm3
-    report.volume_rows.append(row)
-    if case.label is not None:
+    report.outputs.append(segmentation)
+    if result.probabilities is not None:
+        for k in range(1, num_classes):
+            target = probability_path(job.out_dir, job.image, k)
+            report.outputs.append(save_volume(result.probabilities[k], target, source, kind="prob"))
+    report.volume_rows.append(_volume_row(image_name, result.labels, source, names, num_classes))
+    metrics: dict[str, dict[str, float]] = {}
+    if loaded.reference is not None:
+        from livianet.data import check_same_grid
+
+        check_same_grid(source, loaded.reference, "reference")
         rows = metrics_per_label(
-            labels, case.label, spacing, labels=list(range(1, config.num_classes))
+            result.labels, loaded.reference.data, source.spacing, labels=list(range(1, num_classes))
         )
         for k, values in rows.items():
             report.metric_rows.append(
-                {"image": source.name, "label": k, "name": _name(k, names), **values}
+                {"image": image_name, "label": k, "name": label_name(names, k), **values}
             )
+            metrics[str(k)] = {"dice": values["dice"], "hd95_mm": values["hd95_mm"]}
+    snapshot = None
     if options.snapshot:
-        _snapshot(case, labels, out_dir, names, config.num_classes)
-    logger.info("%s: segmented -> %s", source.name, report.outputs[0].name)
+        snapshot = _snapshot(job, result, loaded, names, num_classes)
+    report.scans.append(
+        {
+            "image": image_name,
+            "input": str(job.image),
+            "segmentation": segmentation.relative_to(out_dir).as_posix(),
+            "qa_picture": snapshot.relative_to(out_dir).as_posix() if snapshot else None,
+            "mosaic": None,
+            "geometry": result.geometry.as_dict(),
+            "volumes_mm3": {
+                str(k): v
+                for k, v in zip(range(1, num_classes), result.volumes.values(), strict=True)
+            },
+            "components": structure_components(result.labels, num_classes),
+            **({"metrics": metrics} if metrics else {}),
+            "warnings": list(result.warnings),
+        }
+    )
     return report
 
 
-def _name(label: int, names: dict[int, str] | None) -> str:
-    from livianet.io import label_name
+def _volume_row(
+    image_name: str,
+    labels: np.ndarray,
+    grid: Volume,
+    names: dict[int, str] | None,
+    num_classes: int,
+) -> dict[str, Any]:
+    voxel_mm3 = float(np.prod(grid.spacing))
+    counts = np.bincount(labels.ravel(), minlength=num_classes)
+    row: dict[str, Any] = {"image": image_name}
+    for k in range(1, num_classes):
+        row[f"{label_name(names, k)}_mm3"] = float(counts[k]) * voxel_mm3
+    return row
 
-    return label_name(names, label)
 
-
-def _column_name(label: int, names: dict[int, str] | None) -> str:
-    return f"{_name(label, names)}_mm3"
-
-
-def _snapshot(case: Case, labels: np.ndarray, out_dir: Path, names, num_classes: int) -> None:
+def _snapshot(
+    job: Job, result: SegmentationResult, loaded: _Loaded, names, num_classes: int
+) -> Path:
     from livianet.reporting import save_snapshot
 
-    source = case.files.images[0]
-    image = case.image[0]
-    path = out_dir / f"Snapshot_{strip_volume_suffix(source.name)}.png"
-    save_snapshot(
-        image,
-        labels,
+    path = job.out_dir / f"Snapshot_{strip_volume_suffix(job.image.name)}.png"
+    return save_snapshot(
+        result.source.channels[0],
+        result.labels,
         path,
-        spacing=case.reference.spacing,
+        spacing=result.source.spacing,
         names=names,
-        title=source.name,
+        title=job.image.name,
         num_classes=num_classes,
-        reference=case.label,
+        reference=loaded.reference.data if loaded.reference is not None else None,
     )
 
 
-def _gather(report: SegmentReport) -> SegmentReport:
+def _previous_scans(out_dir: Path) -> dict[str, dict[str, Any]]:
+    """The manifest entries of an earlier run in ``out_dir``, by image."""
+    try:
+        manifest = json.loads((out_dir / MANIFEST).read_text())
+        return {scan["image"]: scan for scan in manifest.get("scans", [])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def _kept(
+    job: Job,
+    out_dir: Path,
+    report: SegmentReport,
+    previous: dict[str, dict[str, Any]],
+    names: dict[int, str] | None,
+    num_classes: int,
+) -> bool:
+    """With ``--skip-existing``: keep a loadable earlier output (its rows re-read from it)."""
+    target = segmentation_path(job.out_dir, job.image)
+    if not target.is_file():
+        return False
+    try:
+        existing = load_volume(target)
+    except LivianetError as exc:
+        logger.warning("%s: existing output cannot be read (%s): segmenting again", target, exc)
+        return False
+    image_name = _image_name(job, out_dir)
+    labels = np.asarray(existing.data).astype(np.int64)
+    report.outputs.append(target)
+    report.volume_rows.append(_volume_row(image_name, labels, existing, names, num_classes))
+    report.scans.append(previous.get(image_name) or {"image": image_name, "input": str(job.image),
+                        "segmentation": target.relative_to(out_dir).as_posix(), "warnings": []})  # fmt: skip
+    logger.info("%s: kept the existing %s", job.image.name, target.name)
+    return True
+
+
+def _os_message(exc: OSError) -> str:
+    where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+    return f"{where}{exc.strerror or exc}"
+
+
+def _gather(report: SegmentReport, is_main: bool) -> SegmentReport:
     import torch.distributed as dist
 
     parts: list[Any] = [None] * dist.get_world_size()
-    dist.all_gather_object(
-        parts, (report.volume_rows, report.metric_rows, [str(p) for p in report.outputs])
-    )
+    mine = (report.volume_rows, report.metric_rows, [str(p) for p in report.outputs], report.scans,
+            report.failures)  # fmt: skip
+    dist.all_gather_object(parts, mine)
     merged = SegmentReport()
-    for volume_rows, metric_rows, outputs in parts:
-        merged.volume_rows += volume_rows
-        merged.metric_rows += metric_rows
-        merged.outputs += [Path(p) for p in outputs]
-    return merged
+    for volume_rows, metric_rows, outputs, scans, failures in parts:
+        merged.add(
+            SegmentReport([Path(p) for p in outputs], volume_rows, metric_rows, scans, failures)
+        )
+    return merged if is_main else report
 
 
-def _write_tables(report: SegmentReport, out_dir: Path, names) -> None:
+def _write_run_files(
+    report: SegmentReport,
+    out_dir: Path,
+    names: dict[int, str] | None,
+    segmenter: Segmenter,
+    checkpoints: list[Checkpoint],
+) -> None:
     from livianet.evaluation import write_metrics_csv
-    from livianet.io import write_csv
 
     if report.volume_rows:
         write_csv(sorted(report.volume_rows, key=lambda r: r["image"]), out_dir / "volumes.csv")
@@ -287,6 +338,41 @@ def _write_tables(report: SegmentReport, out_dir: Path, names) -> None:
             sorted(report.metric_rows, key=lambda r: (r["image"], r["label"])),
             out_dir / "metrics.csv",
         )
+    if report.failures:
+        write_csv(report.failures, out_dir / FAILURES, ["input", "error"])
+    elif (out_dir / FAILURES).exists():
+        (out_dir / FAILURES).unlink()  # a rerun that fixed them leaves no stale list
+    write_dseg(out_dir / "dseg.tsv", names, segmenter.num_classes)
+    meta = segmenter.members[0].meta
+    manifest = {
+        "livianet_version": __version__,
+        "model": {
+            "path": ", ".join(str(c.path) for c in checkpoints),
+            "orientation": meta.orientation,
+            "spacing": list(meta.spacing) if meta.spacing else None,
+            "label_names": {str(k): v for k, v in (names or {}).items()},
+            "label_pairs": [list(p) for p in meta.label_pairs],
+            "training_volumes_mm3": {
+                str(k): {"min": v[0], "mean": v[1], "max": v[2]}
+                for k, v in meta.training_volumes.items()
+            }
+            or None,
+        },
+        "scans": sorted(report.scans, key=lambda s: s["image"]),
+        "failures": report.failures,
+    }
+    write_text_atomic(out_dir / MANIFEST, json.dumps(_finite(manifest), indent=2) + "\n")
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or inf: write them as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
 
 
 def mean_dice(rows: list[dict[str, Any]]) -> float:

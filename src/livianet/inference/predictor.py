@@ -54,9 +54,10 @@ def predict_case(
     if settings.largest_component:
         cleaned = keep_largest_component(result.labels, model.config.num_classes)
         if result.probabilities is not None:
-            removed = cleaned != result.labels
+            (x0, y0, z0), (x1, y1, z1) = result.box
+            removed = (cleaned != result.labels)[x0:x1, y0:y1, z0:z1]
             if removed.any():
                 result.probabilities[:, removed] = 0.0
                 result.probabilities[0, removed] = 1.0
-        result = Segmentation(cleaned, result.probabilities)
+        result = Segmentation(cleaned, result.probabilities, result.box)
     return result

@@ -28,10 +28,26 @@ MAX_TILE = 128  # output side; beyond it the halo saved no longer pays for the m
 
 @dataclass
 class Segmentation:
-    """Labels ``(X, Y, Z)``; probabilities ``(K, X, Y, Z)`` float32 when asked for."""
+    """Labels ``(X, Y, Z)``; class probabilities when asked for, over ``box`` only.
+
+    Outside ``box`` (the ROI's bounding box, or the whole volume without ROI)
+    every voxel is background with probability 1, so only the box is stored:
+    ``probabilities`` is ``(K, *box size)`` float32.
+    """
 
     labels: np.ndarray
     probabilities: np.ndarray | None
+    box: tuple[Size3, Size3] = ((0, 0, 0), (0, 0, 0))
+
+    def dense_probabilities(self) -> np.ndarray | None:
+        """Probabilities ``(K, X, Y, Z)`` over the whole volume."""
+        if self.probabilities is None:
+            return None
+        dense = np.zeros((self.probabilities.shape[0], *self.labels.shape), dtype=np.float32)
+        dense[0] = 1.0
+        (x0, y0, z0), (x1, y1, z1) = self.box
+        dense[:, x0:x1, y0:y1, z0:z1] = self.probabilities
+        return dense
 
 
 def split_axis(start: int, stop: int, tile: int) -> tuple[list[int], int]:
@@ -164,13 +180,14 @@ def segment_volume(
     num_classes = model.config.num_classes
     rf = model.receptive_field
     labels = np.zeros(shape, dtype=np.uint8 if num_classes <= 256 else np.int32)
+    box = roi_box(roi, shape) or ((0, 0, 0), (0, 0, 0))
     probs = None
     if probabilities:
-        probs = np.zeros((num_classes, *shape), dtype=np.float32)
+        probs = np.zeros((num_classes, *(b - a for a, b in zip(*box, strict=True))), np.float32)
         probs[0] = 1.0
     origins, size = tile_plan(model, roi, shape, precision, tile, batch_size)
     if not origins:
-        return Segmentation(labels, probs)
+        return Segmentation(labels, probs, box)
     was_training = model.training
     model.eval()
     fmt = memory_format(device)
@@ -187,10 +204,10 @@ def segment_volume(
                 )
                 inputs = torch.from_numpy(windows).to(device, dtype).contiguous(memory_format=fmt)
                 logits = model(inputs).float()
-                _store(logits, chunk, size, labels, probs, roi)
+                _store(logits, chunk, size, labels, probs, roi, box[0])
     finally:
         model.train(was_training)
-    return Segmentation(labels, probs)
+    return Segmentation(labels, probs, box)
 
 
 def _store(
@@ -200,6 +217,7 @@ def _store(
     labels: np.ndarray,
     probs: np.ndarray | None,
     roi: np.ndarray | None,
+    box_start: Size3,
 ) -> None:
     tile_labels = logits.argmax(dim=1).cpu().numpy()
     tile_probs = torch.softmax(logits, dim=1).cpu().numpy() if probs is not None else None
@@ -208,10 +226,18 @@ def _store(
         inside = roi[window] if roi is not None else None
         if inside is None:
             labels[window] = tile_labels[n]
-            if probs is not None:
-                probs[(slice(None), *window)] = tile_probs[n]
         else:
             labels[window] = np.where(inside, tile_labels[n], 0)
-            if probs is not None:
-                region = probs[(slice(None), *window)]
+        if probs is not None and tile_probs is not None:
+            bx, by, bz = (o - s for o, s in zip((x, y, z), box_start, strict=True))
+            local = (
+                slice(None),
+                slice(bx, bx + size[0]),
+                slice(by, by + size[1]),
+                slice(bz, bz + size[2]),
+            )
+            region = probs[local]
+            if inside is None:
+                region[...] = tile_probs[n]
+            else:
                 region[:, inside] = tile_probs[n][:, inside]

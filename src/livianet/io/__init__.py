@@ -1,6 +1,6 @@
 """Files in and out: volumes (NIfTI, ``.mat``), output names, label names, CSV tables."""
 
-from livianet.io.label_names import label_name, load_label_names
+from livianet.io.label_names import label_name, left_right_pairs, load_label_names, write_dseg
 from livianet.io.naming import output_name, probability_path, segmentation_path
 from livianet.io.tables import csv_cell, write_csv
 from livianet.io.volumes import (
@@ -22,6 +22,7 @@ __all__ = [
     "csv_cell",
     "label_dtype",
     "label_name",
+    "left_right_pairs",
     "list_volume_files",
     "load_label_names",
     "load_volume",
@@ -34,4 +35,5 @@ __all__ = [
     "volume_format",
     "voxel_spacing",
     "write_csv",
+    "write_dseg",
 ]

@@ -28,7 +28,7 @@ from typing import Any
 
 from livianet.errors import DataError
 
-__all__ = ["label_name", "load_label_names"]
+__all__ = ["label_name", "left_right_pairs", "load_label_names", "write_dseg"]
 
 
 def load_label_names(path: str | os.PathLike[str]) -> dict[int, str]:
@@ -129,3 +129,46 @@ def _split(line: str) -> list[str]:
 def _parse_label(text: str) -> int | None:
     value = text.strip()
     return int(value) if value.isdecimal() and value.isascii() else None
+
+
+def write_dseg(
+    path: str | os.PathLike[str], names: Mapping[int, str] | None, num_classes: int
+) -> Path:
+    """BIDS-style ``dseg.tsv`` (``index``, ``name``) for labels ``0..num_classes-1``, atomically.
+
+    Labels without a name get ``label_<n>``; 0 is ``Background`` unless named.
+    """
+    from livianet.atomic import write_text_atomic
+
+    rows = ["index\tname"]
+    for label in range(num_classes):
+        default = "Background" if label == 0 else None
+        name = names.get(label, default) if names else default
+        rows.append(f"{label}\t{name or label_name(names, label)}")
+    target = Path(path)
+    write_text_atomic(target, "\n".join(rows) + "\n")
+    return target
+
+
+_SIDES = (("left-", "right-"), ("left_", "right_"), ("left ", "right "), ("lh-", "rh-"), ("lh_", "rh_"), ("l_", "r_"))  # fmt: skip
+
+
+def left_right_pairs(names: Mapping[int, str] | None) -> tuple[tuple[int, int], ...]:
+    """Label pairs whose names differ only by a left/right prefix (``Left-Thalamus``/``Right-Thalamus``).
+
+    >>> left_right_pairs({1: "Left-Thalamus", 2: "Right-Thalamus", 3: "Brain-Stem"})
+    ((1, 2),)
+    """
+    if not names:
+        return ()
+    by_name = {name.lower(): label for label, name in names.items()}
+    pairs = []
+    for label, name in sorted(names.items()):
+        lower = name.lower()
+        for left, right in _SIDES:
+            if lower.startswith(left):
+                other = by_name.get(right + lower[len(left) :])
+                if other is not None:
+                    pairs.append((label, other))
+                break
+    return tuple(pairs)

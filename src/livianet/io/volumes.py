@@ -1,9 +1,13 @@
-"""Reading and writing volumes: NIfTI (``.nii``, ``.nii.gz``) and MATLAB ``.mat``.
+"""Reading and writing volumes: NIfTI (``.nii``, ``.nii.gz``), FreeSurfer (``.mgz``, ``.mgh``), ``.mat``.
 
-Volumes are arrays in stored voxel order, axes ``(X, Y, Z)``; a 4-D NIfTI is read
-as channels ``(C, X, Y, Z)``. Geometry (affine, header) travels with the data in a
-:class:`Volume` so that outputs can be written in the input's own space. ``.mat``
-files carry no geometry: they get an identity affine (1 mm isotropic voxels).
+Volumes are arrays in stored voxel order, axes ``(X, Y, Z)``; a 4-D NIfTI or MGH
+is read as channels ``(C, X, Y, Z)``. Geometry (affine, header) travels with the
+data in a :class:`Volume` so that outputs are written on the input's own grid,
+with its sform/qform codes. ``.mat`` files carry no geometry: they get an
+identity affine (1 mm voxels) unless their axis codes are declared
+(:func:`livianet.data.orientation.affine_for_codes`). Label maps are written as
+integers with the NIfTI label intent and ``cal_min``/``cal_max`` of their range,
+never with the T1's intensity header fields.
 """
 
 from __future__ import annotations
@@ -21,8 +25,11 @@ from livianet.errors import DataError, describe_exception
 
 logger = logging.getLogger(__name__)
 
-VOLUME_SUFFIXES = (".nii.gz", ".nii", ".mat")
+VOLUME_SUFFIXES = (".nii.gz", ".nii", ".mgz", ".mgh", ".mat")
 VolumeKind = Literal["label", "prob", "image"]
+VolumeFormat = Literal["nifti", "mgh", "mat"]
+NIFTI_INTENT_LABEL = "label"  # NIFTI_INTENT_LABEL (1002): values index a label table
+_MGH_DTYPES = (np.uint8, np.int16, np.int32, np.float32)
 
 
 @dataclass(frozen=True)
@@ -30,9 +37,9 @@ class Volume:
     """Voxel data plus the geometry needed to write results back in place.
 
     Attributes:
-        data: ``(X, Y, Z)``, or ``(C, X, Y, Z)`` for a 4-D NIfTI.
-        affine: 4x4 voxel-to-world matrix (identity for ``.mat``).
-        header: the NIfTI header, or ``None`` for ``.mat``.
+        data: ``(X, Y, Z)``, or ``(C, X, Y, Z)`` for a 4-D NIfTI or MGH.
+        affine: 4x4 voxel-to-world matrix (identity for ``.mat`` unless declared).
+        header: the NIfTI or MGH header, or ``None`` for ``.mat``.
         path: the file it came from.
     """
 
@@ -63,13 +70,15 @@ class Volume:
         return self.header is None
 
 
-def volume_format(path: str | os.PathLike[str]) -> Literal["nifti", "mat"]:
+def volume_format(path: str | os.PathLike[str]) -> VolumeFormat:
     name = Path(path).name.lower()
     if name.endswith((".nii", ".nii.gz")):
         return "nifti"
+    if name.endswith((".mgz", ".mgh")):
+        return "mgh"
     if name.endswith(".mat"):
         return "mat"
-    raise DataError(f"{path}: unsupported file type, expected .nii, .nii.gz or .mat")
+    raise DataError(f"{path}: unsupported file type, expected .nii, .nii.gz, .mgz, .mgh or .mat")
 
 
 def strip_volume_suffix(name: str) -> str:
@@ -84,7 +93,7 @@ def strip_volume_suffix(name: str) -> str:
 def list_volume_files(folder: str | os.PathLike[str]) -> list[Path]:
     """Volume files in ``folder`` sorted by name, as the original indexed them.
 
-    Only ``.nii``, ``.nii.gz`` and ``.mat`` count; hidden files (including our
+    Only ``.nii``, ``.nii.gz``, ``.mgz``, ``.mgh`` and ``.mat`` count; hidden files (including our
     own temporary files) and stray files such as a Readme are ignored.
     """
     root = Path(folder)
@@ -110,7 +119,7 @@ def orientation_code(affine: np.ndarray) -> str:
 
 
 def load_volume(path: str | os.PathLike[str]) -> Volume:
-    """Read a ``.nii``, ``.nii.gz`` or ``.mat`` file.
+    """Read a ``.nii``, ``.nii.gz``, ``.mgz``, ``.mgh`` or ``.mat`` file.
 
     Raises:
         DataError: the file is missing, truncated, corrupt, of the wrong
@@ -120,18 +129,18 @@ def load_volume(path: str | os.PathLike[str]) -> Volume:
     if not file.is_file():
         raise DataError(f"{file}: file not found")
     fmt = volume_format(file)
-    data, affine, header = _read_nifti(file) if fmt == "nifti" else _read_mat(file)
+    data, affine, header = _read_mat(file) if fmt == "mat" else _read_nibabel(file, fmt)
     if data.dtype.kind not in "biuf":
         raise DataError(
             f"{file}: holds {_describe_dtype(data.dtype)}, expected a numeric array "
             "(integer, float or boolean)"
         )
-    if data.ndim == 4 and fmt == "nifti":
+    if data.ndim == 4 and fmt != "mat":
         data = np.moveaxis(data, -1, 0)
     if data.ndim not in (3, 4):
         raise DataError(
             f"{file}: array has {data.ndim} dimensions {tuple(data.shape)}, "
-            "expected a 3-D volume (or 4-D channels for NIfTI)"
+            "expected a 3-D volume (or 4-D channels for NIfTI and MGH)"
         )
     if data.ndim == 4 and fmt == "mat":
         raise DataError(f"{file}: 4-D .mat arrays are not supported, expected a 3-D 'vol'")
@@ -150,9 +159,10 @@ def _describe_dtype(dtype: np.dtype) -> str:
     return f"{dtype} values"
 
 
-def _read_nifti(file: Path) -> tuple[np.ndarray, np.ndarray, Any]:
+def _read_nibabel(file: Path, fmt: VolumeFormat) -> tuple[np.ndarray, np.ndarray, Any]:
     import nibabel as nib
 
+    kind = "NIfTI" if fmt == "nifti" else "FreeSurfer MGH"
     try:
         image = nib.load(str(file))
         data = np.asanyarray(image.dataobj)
@@ -163,7 +173,7 @@ def _read_nifti(file: Path) -> tuple[np.ndarray, np.ndarray, Any]:
     except DataError:
         raise
     except Exception as exc:  # noqa: BLE001 - nibabel/gzip/zlib raise many types
-        raise DataError(f"{file}: cannot read as NIfTI ({describe_exception(exc)})") from None
+        raise DataError(f"{file}: cannot read as {kind} ({describe_exception(exc)})") from None
     return np.asarray(data), affine, header
 
 
@@ -272,10 +282,11 @@ def save_volume(
     reference: Volume | None = None,
     kind: VolumeKind = "image",
 ) -> Path:
-    """Write ``data`` atomically, in ``reference``'s geometry when given.
+    """Write ``data`` atomically, on ``reference``'s grid (affine, sform/qform codes) when given.
 
-    Label maps are written as integers, probability maps as float32; the
-    format follows the suffix of ``path``.
+    Label maps are written as integers (NIfTI: label intent, ``cal_min`` and
+    ``cal_max`` of the label range), probability maps as float32; the format
+    follows the suffix of ``path``.
     """
     target = Path(path)
     fmt = volume_format(target)
@@ -288,31 +299,60 @@ def save_volume(
         array = array.astype(label_dtype(array))
     elif kind == "prob":
         array = array.astype(np.float32)
+    if reference is not None and array.shape[-3:] != reference.spatial_shape:
+        raise ValueError(
+            f"output shape {array.shape} does not match reference {reference.spatial_shape}"
+        )
     with atomic_path(target) as tmp:
         if fmt == "mat":
             import scipy.io
 
             scipy.io.savemat(str(tmp), {"vol": array}, do_compression=True)
+        elif fmt == "mgh":
+            _write_mgh(array, tmp, reference)
         else:
-            _write_nifti(array, tmp, reference)
+            _write_nifti(array, tmp, reference, kind)
     return target
 
 
-def _write_nifti(array: np.ndarray, tmp: Path, reference: Volume | None) -> None:
+def _write_nifti(array: np.ndarray, tmp: Path, reference: Volume | None, kind: VolumeKind) -> None:
     import nibabel as nib
 
-    if reference is not None and array.shape[-3:] != reference.spatial_shape:
-        raise ValueError(
-            f"output shape {array.shape} does not match reference {reference.spatial_shape}"
-        )
     if array.ndim == 4:
         array = np.moveaxis(array, 0, -1)  # (C, X, Y, Z) -> NIfTI's (X, Y, Z, C), as read
     affine = np.eye(4) if reference is None else reference.affine
-    if reference is not None and reference.header is not None:
-        header = reference.header.copy()
-        image = nib.Nifti1Image(array, affine, header=header)
+    source = reference.header if reference is not None else None
+    nifti_source = isinstance(source, nib.Nifti1Header)  # Nifti2Header derives from it
+    if nifti_source and kind != "label":
+        image = nib.Nifti1Image(array, affine, header=source.copy())
         image.header.set_slope_inter(1.0, 0.0)
     else:
         image = nib.Nifti1Image(array, affine)
+    if nifti_source:
+        # The input's own sform/qform and their codes (scanner, aligned, MNI...), not nibabel's.
+        sform, sform_code = source.get_sform(coded=True)
+        qform, qform_code = source.get_qform(coded=True)
+        image.set_sform(affine if sform is None else sform, int(sform_code))
+        image.set_qform(affine if qform is None else qform, int(qform_code))
+        image.header.set_xyzt_units(*source.get_xyzt_units())
+    if kind == "label":
+        image.header.set_intent(NIFTI_INTENT_LABEL)
+        image.header["cal_min"] = float(array.min()) if array.size else 0.0
+        image.header["cal_max"] = float(array.max()) if array.size else 0.0
+        image.header["descrip"] = b"livianet label map"
     image.set_data_dtype(array.dtype)
     nib.save(image, str(tmp))
+
+
+def _write_mgh(array: np.ndarray, tmp: Path, reference: Volume | None) -> None:
+    import nibabel as nib
+
+    if array.ndim == 4:
+        array = np.moveaxis(array, 0, -1)  # channels as MGH frames
+    if array.dtype not in [np.dtype(d) for d in _MGH_DTYPES]:
+        narrow = np.int32 if array.dtype.kind in "biu" else np.float32
+        if array.dtype.kind in "iu" and array.size and np.abs(array).max() > np.iinfo(np.int32).max:
+            raise ValueError(f"{tmp}: values beyond int32 cannot be stored in MGH")
+        array = array.astype(narrow)
+    affine = np.eye(4) if reference is None else reference.affine
+    nib.save(nib.MGHImage(array, affine), str(tmp))

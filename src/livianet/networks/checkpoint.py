@@ -24,7 +24,7 @@ from livianet.version import __version__
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: training_orientation is the space the network works in (RAS)
 KIND = "livianet-checkpoint"
 
 
@@ -33,8 +33,23 @@ class ModelMeta:
     """What a checkpoint records about how its network was trained, beside the weights.
 
     Segmentation reads it to treat a scan as the training data were treated
-    (normalisation, largest component, label names, the training grid); every
-    field has the value an older checkpoint without it implies.
+    (the grid the network works in, normalisation, largest component, label
+    names); every field has the value an older checkpoint without it implies.
+
+    Attributes:
+        orientation: axis codes of the space the network works in (``RAS``),
+            or None when the training arrays' orientation was unknown (scans
+            are then used as stored). Format-1 checkpoints predate
+            reorientation (their ``training_orientation`` was the stored arrays')
+            and read as None, which keeps their behaviour.
+        spacing: voxel size in mm along the network's axes (the median over
+            the training cases).
+        stored_orientation: axis codes that the training ``.mat`` arrays were
+            declared to be stored in; a ``.mat`` scan given without
+            ``--orientation`` is taken to be stored so.
+        label_pairs: left/right label pairs (flip augmentation, ``--tta``).
+        training_volumes: per label, ``(min, mean, max)`` volume in mm3 over
+            the training label maps (for quality-control flags).
     """
 
     normalization: str = "none"
@@ -43,8 +58,11 @@ class ModelMeta:
     apply_padding: bool = True
     largest_component: bool = False
     label_names: dict[int, str] = field(default_factory=dict)
-    training_spacing: tuple[float, ...] | None = None
-    training_orientation: str | None = None
+    orientation: str | None = None
+    spacing: tuple[float, ...] | None = None
+    stored_orientation: str | None = None
+    label_pairs: tuple[tuple[int, int], ...] = ()
+    training_volumes: dict[int, tuple[float, float, float]] = field(default_factory=dict)
 
     def to_state(self) -> dict[str, Any]:
         """The checkpoint entries, as plain types (``weights_only`` loading reads them)."""
@@ -55,8 +73,11 @@ class ModelMeta:
             "apply_padding": self.apply_padding,
             "largest_component": self.largest_component,
             "label_names": {str(k): v for k, v in self.label_names.items()},
-            "training_spacing": _plain_list(self.training_spacing),
-            "training_orientation": self.training_orientation,
+            "training_orientation": self.orientation,
+            "training_spacing": _plain_list(self.spacing),
+            "stored_orientation": self.stored_orientation,
+            "label_pairs": [list(pair) for pair in self.label_pairs],
+            "training_volumes": {str(k): list(v) for k, v in self.training_volumes.items()},
         }
 
     @classmethod
@@ -72,9 +93,21 @@ class ModelMeta:
             apply_padding=bool(state.get("apply_padding", True)),
             largest_component=bool(state.get("largest_component", False)),
             label_names={int(k): v for k, v in (state.get("label_names") or {}).items()},
-            training_spacing=tuple_of("training_spacing"),
-            training_orientation=state.get("training_orientation") or None,
+            orientation=_orientation(state),
+            spacing=tuple_of("training_spacing"),
+            stored_orientation=state.get("stored_orientation") or None,
+            label_pairs=tuple(tuple(p) for p in state.get("label_pairs") or ()),  # type: ignore[misc]
+            training_volumes={
+                int(k): tuple(v) for k, v in (state.get("training_volumes") or {}).items()
+            },
         )
+
+
+def _orientation(state: dict[str, Any]) -> str | None:
+    """The network's working orientation; format-1 checkpoints recorded the stored arrays' instead."""
+    if int(state.get("format_version", 1)) < 2:
+        return None  # trained on arrays as stored: keep using scans as stored
+    return state.get("training_orientation") or None
 
 
 def _plain_list(values: tuple | None) -> list | None:

@@ -1,10 +1,17 @@
-"""Patch augmentation (off unless configured): flips with left/right label swaps, intensity jitter."""
+"""Patch augmentation (off unless configured): flips with left/right label swaps, intensity jitter.
+
+Training patches come from scans brought to the RAS space, so axis 0 runs
+between left and right whatever the scans' stored orientation: flipping it
+mirrors the anatomy, and left/right label pairs are swapped with it. Scans of
+unknown orientation are refused label swaps before training starts.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from livianet.config import AugmentConfig
+from livianet.config.values import LEFT_RIGHT_AXIS
 
 
 def swap_table(pairs: tuple[tuple[int, int], ...], num_classes: int) -> np.ndarray:
@@ -42,11 +49,11 @@ def augment_batch(
     swap = swap_table(config.flip_label_pairs, num_classes) if config.flip_label_pairs else None
     channels = images.shape[1]
     for n, rng in enumerate(rngs):
-        for position, axis in enumerate(config.flip_axes):
+        for axis in config.flip_axes:
             if rng.random() < 0.5:
                 images[n] = np.flip(images[n], axis=axis + 1)
                 labels[n] = np.flip(labels[n], axis=axis)
-                if position == 0 and swap is not None:
+                if axis == LEFT_RIGHT_AXIS and swap is not None:
                     labels[n] = swap[labels[n]]
         if config.intensity_scale > 0 or config.intensity_shift > 0:
             scale = 1.0 + rng.uniform(

@@ -20,13 +20,11 @@ import torch
 
 from livianet.atomic import check_writable
 from livianet.config import TrainingConfig, to_plain
-from livianet.data import Case, check_channels, list_cases, load_case
 from livianet.errors import CheckpointError
 from livianet.inference import InferenceSettings
 from livianet.io import write_csv
 from livianet.networks import (
     LiviaNet,
-    ModelMeta,
     build_model,
     check_compatible,
     count_parameters,
@@ -45,6 +43,7 @@ from livianet.training.epoch import Session, train_epoch
 from livianet.training.losses import SegmentationLoss
 from livianet.training.optim import build_optimizer, learning_rate
 from livianet.training.run_dir import RunPaths, RunRecord, check_fresh_start, save_epoch
+from livianet.training.training_data import load_training_cases, model_meta
 from livianet.training.validation import validate
 
 logger = logging.getLogger(__name__)
@@ -70,19 +69,6 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     epochs_completed: int = 0
     model: torch.nn.Module | None = None  # the trained network (this process's copy)
-
-
-def load_cases(config: TrainingConfig, indexes: tuple[int, ...], role: str) -> list[Case]:
-    if not indexes:
-        return []
-    files = list_cases(config.data, indexes, role)
-    cases = [
-        load_case(f, config.train.normalization, config.model.num_classes, need_label=True)
-        for f in files
-    ]
-    for case in cases:
-        check_channels(case, config.model.in_channels)
-    return cases
 
 
 def _initial_model(config: TrainingConfig, options: TrainOptions) -> tuple[LiviaNet, list[str]]:
@@ -207,19 +193,8 @@ def _train(
     log_run_header(
         paths.log if info.is_main else None, plain_config, train_cfg.seed, str(device), precision
     )
-    cases = load_cases(config, config.train_indexes, "training")
-    validation = load_cases(config, config.validation_indexes, "validation") if info.is_main else []
-    reference = cases[0].reference
-    meta = ModelMeta(
-        normalization=train_cfg.normalization,
-        patch_size=train_cfg.patch_size,
-        segment_patch_size=train_cfg.segment_patch_size,
-        apply_padding=train_cfg.apply_padding,
-        largest_component=train_cfg.largest_component,
-        label_names=dict(options.label_names or {}),
-        training_spacing=reference.spacing,
-        training_orientation=reference.orientation,
-    )
+    cases, validation, grid = load_training_cases(config, with_validation=info.is_main)
+    meta = model_meta(config, grid, cases, options.label_names)
     record = RunRecord(config, plain_config, meta)
     session, state = _session(
         config, options, device, info, precision, prepare_cases(cases, train_cfg, config.model)

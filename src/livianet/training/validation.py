@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,24 @@ import numpy as np
 from livianet.data import Case
 from livianet.evaluation import case_dice
 from livianet.inference import InferenceSettings, predict_case, prepare_for_inference
-from livianet.io import save_volume, segmentation_path
+from livianet.io import Volume, save_volume, segmentation_path
 from livianet.networks import LiviaNet
+
+
+def on_stored_grid(case: Case, labels: np.ndarray) -> tuple[np.ndarray, Volume]:
+    """Labels predicted on the model grid, with the grid to write them on.
+
+    A case that was only reoriented goes back to its stored grid voxel for voxel;
+    a resampled one is written on the model grid (its affine places it in world
+    space all the same).
+    """
+    plan = case.plan
+    if plan is None:
+        return labels, case.reference
+    if not plan.resampled:
+        return plan.labels_to_input(labels), case.reference
+    model_grid = replace(case.reference, data=labels, affine=plan.model_affine, header=None)
+    return labels, model_grid
 
 
 def validate(
@@ -30,11 +47,9 @@ def validate(
         assert case.label is not None
         per_case.append(case_dice(result.labels, case.label, num_classes))
         if save_to is not None:
+            labels, grid = on_stored_grid(case, result.labels)
             save_volume(
-                result.labels,
-                segmentation_path(save_to, case.files.images[0]),
-                case.reference,
-                kind="label",
+                labels, segmentation_path(save_to, case.files.images[0]), grid, kind="label"
             )
     dice = np.vstack(per_case)
     with warnings.catch_warnings():

@@ -1,0 +1,539 @@
+"""The Python API of segmentation: ``Segmenter`` and the one-off ``segment``.
+
+A scan in any orientation and voxel size is brought to each model's grid
+(lossless reorientation, then world-space resampling when its voxel size
+differs), segmented there, and its class probabilities are brought back to the
+scan's own grid, where the argmax is taken. Several checkpoints (an ensemble)
+and left-right test-time augmentation average their probabilities. The CLI
+(``livianet segment``) runs on this same class.
+
+>>> from livianet import Segmenter                                 # doctest: +SKIP
+>>> segmenter = Segmenter.from_checkpoint("model.pt")              # doctest: +SKIP
+>>> result = segmenter.segment("sub-01_T1w.nii.gz", roi="brain_mask.nii.gz")  # doctest: +SKIP
+>>> result.volumes["Left-Thalamus"], result.geometry.resampled     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from livianet.data import check_same_grid, normalise_intensities
+from livianet.data.geometry import Box, GridPlan, ModelGrid, plan_grid
+from livianet.data.orientation import left_right_axis
+from livianet.data.spatial import voxel_sizes
+from livianet.errors import CheckpointError, ConfigError, DataError
+from livianet.inference.inputs import ScanInput, as_volume
+from livianet.inference.postprocess import keep_largest_component
+from livianet.inference.predictor import InferenceSettings, prepare_for_inference
+from livianet.inference.tiling import segment_volume
+from livianet.io import Volume, label_name
+from livianet.networks import Checkpoint, ModelMeta
+from livianet.runtime import resolve_device, resolve_precision
+
+logger = logging.getLogger(__name__)
+
+MAX_SPACING_RATIO = 3.0  # scans coarser than this times the model's voxel size are refused
+FOREGROUND_MASS = 0.1  # model voxels with less foreground probability cannot win the argmax
+ORIENTATION_KEY = "orientation"  # [Training Images] key naming .mat axis codes
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """The grid a scan came on and the one it was segmented in."""
+
+    orientation: str
+    spacing: tuple[float, float, float]
+    shape: tuple[int, int, int]
+    model_orientation: str | None
+    model_spacing: tuple[float, float, float]
+    reoriented: bool
+    resampled: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "orientation": self.orientation,
+            "spacing": [round(s, 6) for s in self.spacing],
+            "shape": list(self.shape),
+            "model_orientation": self.model_orientation,
+            "model_spacing": [round(s, 6) for s in self.model_spacing],
+            "reoriented": self.reoriented,
+            "resampled": self.resampled,
+        }
+
+
+@dataclass
+class SegmentationResult:
+    """One scan's segmentation, on the scan's own grid.
+
+    Attributes:
+        labels: integer label map with the scan's shape.
+        probabilities: ``(K, X, Y, Z)`` float32 class probabilities (when asked for).
+        volumes: mm3 per structure name (labels ``1..K-1``).
+        geometry: the scan's grid and the model's.
+        warnings: what the caller should know (geometry, intensities).
+        source: the scan as read (its affine and header: outputs go on its grid).
+    """
+
+    labels: np.ndarray
+    probabilities: np.ndarray | None
+    volumes: dict[str, float]
+    geometry: Geometry
+    warnings: list[str]
+    source: Volume
+    label_names: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def affine(self) -> np.ndarray:
+        return self.source.affine
+
+    @property
+    def label_image(self) -> Any:
+        """The label map as a nibabel image on the scan's grid (MGH for ``.mgz`` scans)."""
+        import nibabel as nib
+
+        data = self.labels.astype(np.int32 if self.labels.max(initial=0) > 255 else np.uint8)
+        if isinstance(self.source.header, nib.freesurfer.mghformat.MGHHeader):
+            return nib.MGHImage(data, self.affine)
+        image = nib.Nifti1Image(data, self.affine)
+        image.header.set_intent("label")
+        return image
+
+
+@dataclass(frozen=True)
+class _Member:
+    """One network of an ensemble, ready to run."""
+
+    checkpoint: Checkpoint
+    network: Any
+    meta: ModelMeta
+    num_classes: int
+    in_channels: int
+
+
+class Segmenter:
+    """Segments scans with one checkpoint, or several averaged (an ensemble)."""
+
+    def __init__(
+        self,
+        members: list[_Member],
+        settings: InferenceSettings,
+        largest_component: bool,
+    ) -> None:
+        self.members = members
+        self.settings = settings
+        self.largest_component = largest_component
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: str | os.PathLike[str] | Checkpoint | Sequence[str | os.PathLike[str] | Checkpoint],
+        device: str = "auto",
+        precision: str = "auto",
+        *,
+        tile: int | None = None,
+        batch_size: int = 1,
+        largest_component: bool | None = None,
+    ) -> Segmenter:
+        """A segmenter for one checkpoint (or a list of them, averaged).
+
+        Raises:
+            CheckpointError: a checkpoint is missing or unreadable, or the
+                ensemble's checkpoints have different class or channel counts.
+        """
+        paths = [path] if isinstance(path, (str, os.PathLike, Checkpoint)) else list(path)
+        if not paths:
+            raise ConfigError("segment: expected at least one checkpoint")
+        checkpoints = [p if isinstance(p, Checkpoint) else Checkpoint.read(p) for p in paths]
+        resolved = resolve_device(device)
+        settings = InferenceSettings(
+            device=resolved,
+            precision=resolve_precision(precision, resolved),
+            tile=tile,
+            batch_size=batch_size,
+        )
+        members = []
+        for checkpoint in checkpoints:
+            network = checkpoint.network()
+            config = network.config
+            members.append(
+                _Member(
+                    checkpoint,
+                    prepare_for_inference(network, settings),
+                    checkpoint.meta,
+                    config.num_classes,
+                    config.in_channels,
+                )
+            )
+        _check_ensemble(members)
+        if largest_component is None:
+            largest_component = members[0].meta.largest_component
+        return cls(members, settings, largest_component)
+
+    @property
+    def num_classes(self) -> int:
+        return self.members[0].num_classes
+
+    @property
+    def in_channels(self) -> int:
+        return self.members[0].in_channels
+
+    @property
+    def label_names(self) -> dict[int, str]:
+        return dict(self.members[0].meta.label_names)
+
+    def segment(
+        self,
+        image: ScanInput | Sequence[ScanInput],
+        roi: ScanInput | None = None,
+        *,
+        probabilities: bool = False,
+        tta: bool = False,
+        orientation: str | None = None,
+        resample: bool = True,
+        force: bool = False,
+    ) -> SegmentationResult:
+        """Segment one scan (one input per channel for multi-channel models).
+
+        Args:
+            image: a path (NIfTI, MGZ, ``.mat``), a nibabel image, or an
+                ``(array, affine)`` pair; a list of them for several channels.
+            roi: a brain mask on the same grid, in the same forms.
+            probabilities: also return the class probabilities.
+            tta: average with the left-right mirrored scan (labels swapped back).
+            orientation: axis codes of ``.mat`` arrays (e.g. ``ILA``).
+            resample: bring scans of another voxel size to the model's (world space).
+            force: segment scans coarser than 3x the model's voxel size anyway.
+
+        Raises:
+            DataError: unreadable or invalid inputs, mismatched grids, a scan
+                far coarser than the model's voxels (without ``force``).
+            ConfigError: ``tta`` with a model that cannot tell left from right.
+        """
+        inputs = (
+            list(image) if isinstance(image, (list, tuple)) and not _is_pair(image) else [image]
+        )
+        declared = orientation or self._stored_orientation()
+        channels = [as_volume(scan, "image", declared) for scan in inputs]
+        source = channels[0]
+        for other in channels[1:]:
+            check_same_grid(source, other, "image channel")
+        data = np.concatenate([v.channels.astype(np.float32, copy=False) for v in channels])
+        if data.shape[0] != self.in_channels:
+            raise DataError(
+                f"{source.path}: {data.shape[0]} channel(s), but the network expects "
+                f"{self.in_channels} (one per image file)"
+            )
+        mask = None
+        if roi is not None:
+            roi_volume = as_volume(roi, "ROI", declared)
+            if roi_volume.data.ndim != 3:
+                raise DataError(
+                    f"{roi_volume.path}: ROI has shape {roi_volume.data.shape}, expected 3-D"
+                )
+            check_same_grid(source, roi_volume, "ROI")
+            mask = roi_volume.data > 0
+            if not mask.any():
+                raise DataError(f"{roi_volume.path}: ROI is empty (no nonzero voxel)")
+        known = not source.is_mat or declared is not None
+        warnings = self._orientation_warnings(source, known)
+        if tta:
+            self._check_tta()
+        return self._segment_array(
+            source, data, mask, known, warnings, probabilities, tta, resample, force
+        )
+
+    def _stored_orientation(self) -> str | None:
+        """How training ``.mat`` arrays were stored, when every member agrees."""
+        stored = {m.meta.stored_orientation for m in self.members}
+        return stored.pop() if len(stored) == 1 else None
+
+    def _orientation_warnings(self, source: Volume, known: bool) -> list[str]:
+        notes = []
+        if not source.is_mat and any(m.meta.orientation is None for m in self.members):
+            notes.append(
+                "the model was trained on arrays of unknown orientation (.mat without "
+                f"'{ORIENTATION_KEY}' in [Training Images]); this scan is used as stored, not "
+                "reoriented: if it is stored differently from the training arrays, results are poor"
+            )
+        if source.is_mat and not known and any(m.meta.orientation for m in self.members):
+            notes.append(
+                "a .mat array without --orientation: taken to be stored as the model's grid "
+                f"({self.members[0].meta.orientation}); pass --orientation CODES if it is not"
+            )
+        return notes
+
+    def _check_tta(self) -> None:
+        for member in self.members:
+            if member.meta.orientation is None:
+                raise ConfigError(
+                    f"--tta: {member.checkpoint.path} was trained on arrays of unknown "
+                    "orientation, so left and right cannot be mirrored"
+                )
+            if not member.meta.label_pairs:
+                raise ConfigError(
+                    f"--tta: {member.checkpoint.path} names no left/right label pairs "
+                    "(augmentLabelPairs, or Left-/Right- label names)"
+                )
+
+    def _segment_array(
+        self,
+        source: Volume,
+        data: np.ndarray,
+        roi: np.ndarray | None,
+        known: bool,
+        warnings: list[str],
+        want_probabilities: bool,
+        tta: bool,
+        resample: bool,
+        force: bool,
+    ) -> SegmentationResult:
+        plans = [self._plan(source, m, known, resample, force, warnings) for m in self.members]
+        fast = len(self.members) == 1 and not tta and not want_probabilities
+        if fast and not plans[0].resampled:
+            labels = self._labels_directly(self.members[0], plans[0], data, roi)
+            probs = None
+        else:
+            labels, probs = self._by_probabilities(plans, data, roi, tta, want_probabilities)
+        if roi is not None:
+            labels[~roi] = 0
+            if probs is not None:
+                probs[:, ~roi] = 0.0
+                probs[0, ~roi] = 1.0
+        if self.largest_component:
+            cleaned = keep_largest_component(labels, self.num_classes)
+            if probs is not None:
+                removed = cleaned != labels
+                probs[:, removed] = 0.0
+                probs[0, removed] = 1.0
+            labels = cleaned
+        plan = plans[0]
+        geometry = Geometry(
+            orientation="".join(_codes(source.affine)),
+            spacing=voxel_sizes(source.affine),
+            shape=source.spatial_shape,
+            model_orientation=self.members[0].meta.orientation if known else None,
+            model_spacing=plan.model_spacing,
+            reoriented=plan.reoriented,
+            resampled=plan.resampled,
+        )
+        names = self.label_names
+        voxel = float(np.prod(geometry.spacing))
+        counts = np.bincount(labels.ravel(), minlength=self.num_classes)
+        volumes = {
+            label_name(names, k): float(counts[k]) * voxel for k in range(1, self.num_classes)
+        }
+        for note in warnings:
+            logger.warning("%s: %s", source.path.name, note)
+        return SegmentationResult(labels, probs, volumes, geometry, warnings, source, names)
+
+    def _plan(
+        self,
+        source: Volume,
+        member: _Member,
+        known: bool,
+        resample: bool,
+        force: bool,
+        warnings: list[str],
+    ) -> GridPlan:
+        grid = ModelGrid(member.meta.orientation if known else None, member.meta.spacing)
+        plan = plan_grid(source.affine, source.spatial_shape, grid, resample=resample)
+        spacing = voxel_sizes(plan.oriented_affine)
+        if member.meta.spacing is not None:
+            ratio = max(s / t for s, t in zip(spacing, member.meta.spacing, strict=True))
+            if ratio > MAX_SPACING_RATIO and not force:
+                raise DataError(
+                    f"{source.path}: voxel size {_mm(spacing)} mm is {ratio:.1f}x the model's "
+                    f"{_mm(member.meta.spacing)} mm (more than {MAX_SPACING_RATIO:g}x): too coarse "
+                    "for this model; pass --force to segment it anyway"
+                )
+            if not resample and plan.model_spacing != tuple(member.meta.spacing):
+                from livianet.data.spatial import spacing_differs
+
+                if spacing_differs(spacing, member.meta.spacing):
+                    warnings.append(
+                        f"voxel size {_mm(spacing)} mm differs from the model's "
+                        f"{_mm(member.meta.spacing)} mm and --no-resample keeps it"
+                    )
+        return plan
+
+    def _model_input(
+        self, member: _Member, plan: GridPlan, data: np.ndarray, roi: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        roi_m = plan.to_model(roi, order=0) if roi is not None else None
+        image = normalise_intensities(
+            plan.to_model(data, order=1), roi_m, member.meta.normalization
+        )
+        return image, roi_m
+
+    def _run(self, member: _Member, image: np.ndarray, roi: np.ndarray | None, probabilities: bool):
+        s = self.settings
+        return segment_volume(
+            member.network, image, roi, device=s.device, precision=s.precision, tile=s.tile,
+            batch_size=s.batch_size, probabilities=probabilities,
+        )  # fmt: skip
+
+    def _labels_directly(
+        self, member: _Member, plan: GridPlan, data: np.ndarray, roi: np.ndarray | None
+    ) -> np.ndarray:
+        """One model, no resampling: the argmax on the model grid is the argmax on the scan's."""
+        image, roi_m = self._model_input(member, plan, data, roi)
+        return plan.labels_to_input(self._run(member, image, roi_m, probabilities=False).labels)
+
+    def _by_probabilities(
+        self,
+        plans: list[GridPlan],
+        data: np.ndarray,
+        roi: np.ndarray | None,
+        tta: bool,
+        want_probabilities: bool,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Average the members' (and mirrors') probabilities on the scan's grid; argmax there.
+
+        Each run's probabilities come back over a box of the reoriented scan
+        grid: the ROI's box when probabilities are wanted, else only where some
+        foreground could win (elsewhere the average is background).
+        """
+        first = plans[0]
+        pieces: list[tuple[np.ndarray, Box]] = []
+        runs = 0
+        for member, plan in zip(self.members, plans, strict=True):
+            if plan.oriented_shape != first.oriented_shape:
+                raise DataError("the ensemble's models disagree on the scan's orientation")
+            image, roi_m = self._model_input(member, plan, data, roi)
+            for mirrored in (False, True) if tta else (False,):
+                probs, box = self._probabilities(member, image, roi_m, mirrored)
+                runs += 1
+                if not want_probabilities:
+                    region = _foreground_box(probs, box)
+                    if region is None:
+                        continue
+                    probs, box = _sub_box(probs, box, region)
+                pieces.append(plan.probabilities_to_input(probs, box))
+        shape = first.oriented_shape
+        dtype = np.uint8 if self.num_classes <= 256 else np.int32
+        labels = np.zeros(shape, dtype=dtype)
+        dense = None
+        if want_probabilities:
+            dense = np.zeros((self.num_classes, *shape), dtype=np.float32)
+            dense[0] = 1.0
+        if pieces:
+            union = (
+                tuple(min(box[0][a] for _, box in pieces) for a in range(3)),
+                tuple(max(box[1][a] for _, box in pieces) for a in range(3)),
+            )
+            size = tuple(b - a for a, b in zip(*union, strict=True))
+            total = np.zeros((self.num_classes, *size), dtype=np.float32)
+            total[0] = runs
+            for probs, box in pieces:
+                local = tuple(slice(a - u, b - u) for a, b, u in zip(*box, union[0], strict=True))
+                total[(slice(None), *local)] += probs
+                total[(0, *local)] -= 1.0
+            total /= runs
+            window = tuple(slice(a, b) for a, b in zip(*union, strict=True))
+            labels[window] = total.argmax(axis=0)
+            if dense is not None:
+                dense[(slice(None), *window)] = total
+        return first.oriented_to_input(labels), (
+            first.oriented_to_input(dense) if dense is not None else None
+        )
+
+    def _probabilities(
+        self, member: _Member, image: np.ndarray, roi: np.ndarray | None, mirrored: bool
+    ) -> tuple[np.ndarray, Box]:
+        """Probabilities over a model-grid box, of the scan or of its left-right mirror."""
+        if not mirrored:
+            result = self._run(member, image, roi, probabilities=True)
+            return result.probabilities, result.box
+        axis = left_right_axis(member.meta.orientation or "RAS")
+        flipped = np.ascontiguousarray(np.flip(image, axis=axis + 1))
+        flipped_roi = np.ascontiguousarray(np.flip(roi, axis=axis)) if roi is not None else None
+        result = self._run(member, flipped, flipped_roi, probabilities=True)
+        back = np.flip(result.probabilities, axis=axis + 1)
+        swapped = back.copy()
+        for left, right in member.meta.label_pairs:
+            swapped[left], swapped[right] = back[right], back[left]
+        (start, stop), n = result.box, image.shape[axis + 1]
+        start, stop = list(start), list(stop)
+        start[axis], stop[axis] = n - stop[axis], n - start[axis]
+        return swapped, (tuple(start), tuple(stop))  # type: ignore[return-value]
+
+
+def segment(
+    image: ScanInput | Sequence[ScanInput],
+    checkpoint: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    roi: ScanInput | None = None,
+    *,
+    device: str = "auto",
+    precision: str = "auto",
+    **options: Any,
+) -> SegmentationResult:
+    """Segment one scan with a checkpoint (or several): ``Segmenter.from_checkpoint(...).segment(...)``."""
+    segmenter = Segmenter.from_checkpoint(checkpoint, device=device, precision=precision)
+    return segmenter.segment(image, roi, **options)
+
+
+def _check_ensemble(members: list[_Member]) -> None:
+    classes = {m.num_classes for m in members}
+    channels = {m.in_channels for m in members}
+    if len(classes) > 1 or len(channels) > 1:
+        listed = ", ".join(
+            f"{m.checkpoint.path} ({m.num_classes} classes, {m.in_channels} channel(s))"
+            for m in members
+        )
+        raise CheckpointError(
+            f"an ensemble needs checkpoints of one class count and channel count: {listed}"
+        )
+
+
+def _is_pair(value: Any) -> bool:
+    """An ``(array, affine)`` tuple rather than a list of channels."""
+    return (
+        isinstance(value, tuple)
+        and len(value) == 2
+        and np.asarray(value[1]).shape == (4, 4)
+        and np.asarray(value[0]).ndim >= 3
+    )
+
+
+def _foreground_box(probabilities: np.ndarray, box: tuple) -> tuple | None:
+    """Model-grid box (absolute) of the voxels whose foreground could win, grown by 2; None if none.
+
+    Outside it every voxel has background probability above ``1 - FOREGROUND_MASS``,
+    and so does any linear interpolation of such voxels: the argmax there is background.
+    """
+    foreground = probabilities[0] < 1.0 - FOREGROUND_MASS
+    if not foreground.any():
+        return None
+    coords = [
+        np.flatnonzero(foreground.any(axis=tuple(a for a in range(3) if a != i))) for i in range(3)
+    ]
+    start = tuple(max(int(c[0]) - 2, 0) + o for c, o in zip(coords, box[0], strict=True))
+    stop = tuple(
+        min(int(c[-1]) + 3, n) + o
+        for c, n, o in zip(coords, probabilities.shape[1:], box[0], strict=True)
+    )
+    return start, stop
+
+
+def _sub_box(probabilities: np.ndarray, box: tuple, region: tuple) -> tuple[np.ndarray, tuple]:
+    local = tuple(slice(a - o, b - o) for a, b, o in zip(region[0], region[1], box[0], strict=True))
+    return probabilities[(slice(None), *local)], region
+
+
+def _codes(affine: np.ndarray) -> tuple[str, ...]:
+    from livianet.data.orientation import orientation_of
+
+    return tuple(orientation_of(affine))
+
+
+def _mm(values: Sequence[float]) -> str:
+    return "x".join(f"{v:.3g}" for v in values)
+
+
+__all__ = ["Geometry", "SegmentationResult", "Segmenter", "segment"]

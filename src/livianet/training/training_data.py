@@ -1,0 +1,137 @@
+"""Training and validation cases in one space: the model's grid, and what the checkpoint says of it.
+
+Every case is brought to the RAS orientation (a lossless reorientation) when its
+orientation is known, and resampled to the median voxel size of the training
+cases when its own differs; so cases stored in different orientations and voxel
+sizes train one network. ``.mat`` arrays carry no affine: the ``orientation``
+key of ``[Training Images]`` declares their axis codes, and without it they are
+used as stored (the model's orientation is then unknown).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from livianet.config import TrainingConfig
+from livianet.data import Case, check_channels, list_cases, normalised, read_case, to_model_grid
+from livianet.data.geometry import ModelGrid
+from livianet.data.orientation import CANONICAL, reorientation
+from livianet.data.spatial import voxel_sizes
+from livianet.errors import DataError, TrainingError
+from livianet.io import left_right_pairs
+from livianet.networks import ModelMeta
+
+logger = logging.getLogger(__name__)
+
+ORIENTATION_KEY = "orientation"  # the [Training Images] key that declares .mat axis codes
+
+
+def common_orientation(cases: list[Case]) -> str | None:
+    """RAS when every case's orientation is known, None when none is.
+
+    Raises:
+        DataError: some cases have a known orientation and others not.
+    """
+    known = [case for case in cases if case.orientation_known]
+    if known and len(known) != len(cases):
+        unknown = next(case for case in cases if not case.orientation_known)
+        raise DataError(
+            f"{unknown.reference.path}: a .mat array of unknown orientation among scans whose "
+            f"orientation is known ({known[0].reference.path}); declare the .mat axis codes with "
+            f"'{ORIENTATION_KEY} = ILA' (for example) in [Training Images]"
+        )
+    return CANONICAL if known else None
+
+
+def training_grid(cases: list[Case], orientation: str | None) -> ModelGrid:
+    """The model's grid: ``orientation`` at the median voxel size of ``cases`` (in its axes)."""
+    spacings = []
+    for case in cases:
+        affine = case.reference.affine
+        if orientation is not None:
+            affine = reorientation(affine, case.reference.spatial_shape, orientation).affine
+        spacings.append(voxel_sizes(affine))
+    median = tuple(float(np.median([s[axis] for s in spacings])) for axis in range(3))
+    return ModelGrid(orientation, median)  # type: ignore[arg-type]
+
+
+def load_training_cases(
+    config: TrainingConfig, with_validation: bool = True
+) -> tuple[list[Case], list[Case], ModelGrid]:
+    """Training cases and validation cases on the model's grid, normalised, and that grid."""
+    raw = _read(config, config.train_indexes, "training")
+    held_out = _read(config, config.validation_indexes, "validation") if with_validation else []
+    grid = training_grid(raw, common_orientation(raw + held_out))
+    if grid.orientation is None and config.train.augment.flip_label_pairs:
+        raise TrainingError(
+            f"{config.source} [Training Parameters] augmentLabelPairs: the training arrays' "
+            "orientation is unknown, so left and right cannot be told apart; declare it with "
+            f"'{ORIENTATION_KEY} = ILA' (for example) in [Training Images], or drop the label pairs"
+        )
+    normalization = config.train.normalization
+    cases = [normalised(to_model_grid(case, grid), normalization) for case in raw]
+    validation = [normalised(to_model_grid(case, grid), normalization) for case in held_out]
+    del raw, held_out
+    resampled = [case.name for case in cases + validation if case.plan and case.plan.resampled]
+    logger.info(
+        "model grid: %s, %s mm%s",
+        grid.orientation or "orientation unknown (arrays as stored)",
+        "x".join(f"{s:g}" for s in grid.spacing or ()),
+        f"; resampled to it: {', '.join(resampled)}" if resampled else "",
+    )
+    return cases, validation, grid
+
+
+def _read(config: TrainingConfig, indexes: tuple[int, ...], role: str) -> list[Case]:
+    if not indexes:
+        return []
+    cases = [
+        read_case(files, config.model.num_classes, True, config.data.orientation)
+        for files in list_cases(config.data, indexes, role)
+    ]
+    for case in cases:
+        check_channels(case, config.model.in_channels)
+    return cases
+
+
+def model_meta(
+    config: TrainingConfig,
+    grid: ModelGrid,
+    cases: list[Case],
+    label_names: dict[int, str] | None,
+) -> ModelMeta:
+    """What every checkpoint of this run records about the training data."""
+    train = config.train
+    names = dict(label_names or {})
+    return ModelMeta(
+        normalization=train.normalization,
+        patch_size=train.patch_size,
+        segment_patch_size=train.segment_patch_size,
+        apply_padding=train.apply_padding,
+        largest_component=train.largest_component,
+        label_names=names,
+        orientation=grid.orientation,
+        spacing=grid.spacing,
+        stored_orientation=config.data.orientation,
+        label_pairs=train.augment.flip_label_pairs or left_right_pairs(names),
+        training_volumes=training_volumes(cases, config.model.num_classes),
+    )
+
+
+def training_volumes(cases: list[Case], num_classes: int) -> dict[int, tuple[float, float, float]]:
+    """Per label ``1..K-1``: ``(min, mean, max)`` of its volume in mm3 over the cases' label maps.
+
+    The voxel volume is the model grid's (the cases are on it).
+    """
+    volumes: dict[int, list[float]] = {k: [] for k in range(1, num_classes)}
+    for case in cases:
+        if case.label is None:
+            continue
+        affine = case.plan.model_affine if case.plan is not None else case.reference.affine
+        voxel = float(np.prod(voxel_sizes(affine)))
+        counts = np.bincount(case.label.ravel(), minlength=num_classes)
+        for k in volumes:
+            volumes[k].append(float(counts[k]) * voxel)
+    return {k: (min(v), float(np.mean(v)), max(v)) for k, v in volumes.items() if v and max(v) > 0}
