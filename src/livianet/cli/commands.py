@@ -209,6 +209,14 @@ def run_export_weights(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_report(args: argparse.Namespace) -> int:
+    from livianet.reporting import write_report
+
+    path = write_report(args.folder)
+    print(f"report written to {path}")
+    return 0
+
+
 def run_demo(args: argparse.Namespace) -> int:
     from livianet.demo import DemoOptions
     from livianet.demo import run_demo as demo
