@@ -260,3 +260,42 @@ def example_data(request, tmp_path_factory: pytest.TempPathFactory) -> ExampleDa
     if request.param == "shared":
         return ExampleData(shared_path(*EXAMPLE_PARTS), (256, 256, 256))
     return write_example_data(tmp_path_factory.mktemp("example"))
+
+
+# ----------------------------------------------------------------------------- reports
+
+
+# Label names with markup in them: reports must show them as text.
+TRAINED_NAMES = {1: "Left-Thalamus", 2: "Right-Thalamus", 3: "<b>Caudate & co</b>"}
+_SCREENSHOTS = pytest.StashKey[list]()
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run folder of a finished three-epoch run of the tiny network, shared by report tests."""
+    from livianet.config import load_training_config
+    from livianet.training import TrainOptions, train
+
+    root = tmp_path_factory.mktemp("trained")
+    config = load_training_config(write_tiny_ini(root, write_dataset(root / "data"), epochs=3))
+    options = TrainOptions(device="cpu", progress=False, label_names=dict(TRAINED_NAMES))
+    return train(config, options).run_dir
+
+
+@pytest.fixture
+def record_screenshot(request):
+    """Call with a picture's path: it is listed under "report screenshots" at the end of the run."""
+
+    def record(path: Path) -> None:
+        request.config.stash.setdefault(_SCREENSHOTS, []).append((request.node.nodeid, path))
+        print(f"screenshot: {path}")
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    shots = terminalreporter.config.stash.get(_SCREENSHOTS, [])
+    if shots:
+        terminalreporter.section("report screenshots")
+        for test, path in shots:
+            terminalreporter.write_line(f"{test}: {path}")

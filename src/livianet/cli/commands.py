@@ -246,6 +246,14 @@ def _orientation_option(codes: str | None) -> str | None:
     return parse_orientation(codes, "--orientation")
 
 
+def run_report(args: argparse.Namespace) -> int:
+    from livianet.reporting import write_report
+
+    path = write_report(args.folder)
+    print(f"report written to {path}")
+    return 0
+
+
 def run_demo(args: argparse.Namespace) -> int:
     from livianet.demo import DemoOptions
     from livianet.demo import run_demo as demo

@@ -38,7 +38,7 @@ def _add_runtime(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="livianet",
-        description="LiviaNET 3-D CNNs for brain-structure segmentation in MRI: train, segment, evaluate.",
+        description="LiviaNET 3-D CNNs for brain-structure segmentation in MRI: train, segment, evaluate, report.",
     )
     parser.add_argument("--version", action="version", version=f"livianet {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -232,6 +232,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     weights.add_argument("checkpoint", type=Path)
     weights.add_argument("out_dir", type=Path)
+
+    report = commands.add_parser(
+        "report",
+        help="rebuild the HTML report of a training run or a segmentation output folder",
+        description="Rebuild report.html from a folder's files: a training run folder (holding"
+        " Networks/) or a segmentation output folder (holding segmentation.json, which also"
+        " gets qc.csv).",
+    )
+    report.add_argument(
+        "folder", type=Path, help="training run folder or segmentation output folder"
+    )
 
     demo = commands.add_parser(
         "demo", help="train, segment and report on an example dataset, end to end"

@@ -83,10 +83,13 @@ def note(ax: Axes, text: str) -> None:
     )
 
 
-def save_figure(figure: Figure, path: Path) -> None:
-    """Render ``figure`` to a PNG at ``path`` through a temporary file."""
+def save_figure(figure: Figure, path: Path, metadata: dict[str, str] | None = None) -> None:
+    """Render ``figure`` to a PNG at ``path`` through a temporary file.
+
+    ``metadata`` become the PNG's text entries (the reports read some of them back).
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(figure)
     with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=DPI)
+        figure.savefig(tmp, format="png", dpi=DPI, metadata=metadata)

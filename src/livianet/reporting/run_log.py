@@ -8,10 +8,13 @@ import logging
 import math
 import platform
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger(__name__)
+
+CONFIG_PREFIX = "resolved config: "  # the run log's line holding the parsed config as JSON
 
 
 def write_curves(
@@ -78,8 +81,11 @@ def log_run_header(
         seed,
     )
     if log_file is not None:
+        from livianet.reporting.machine import MACHINE_PREFIX, machine_info
+
         with open(log_file, "a", encoding="utf-8") as handle:
-            handle.write("resolved config: " + json.dumps(config_plain, sort_keys=True) + "\n")
+            handle.write(CONFIG_PREFIX + json.dumps(config_plain, sort_keys=True) + "\n")
+            handle.write(MACHINE_PREFIX + json.dumps(machine_info(device), sort_keys=True) + "\n")
 
 
 class TensorBoard:
@@ -108,10 +114,53 @@ class TensorBoard:
             self.writer.close()
 
 
-def epoch_line(row: dict[str, Any], num_epochs: int) -> str:
-    """The one log line per epoch."""
-    parts = [
-        f"epoch {row['epoch']}/{num_epochs}",
+@dataclass(frozen=True)
+class Budget:
+    """A training time budget as the epoch line needs it.
+
+    Attributes:
+        total_s: the budget in seconds.
+        elapsed_s: seconds of it spent when the epoch ended.
+        epochs_done: epochs trained in this session (the budget counts from its start).
+    """
+
+    total_s: float
+    elapsed_s: float
+    epochs_done: int
+
+    def ends_run_before(self, epochs_left: int) -> bool:
+        """Whether the budget runs out before ``epochs_left`` more epochs at the pace so far."""
+        if epochs_left <= 0:
+            return False
+        per_epoch = self.elapsed_s / max(self.epochs_done, 1)
+        return self.elapsed_s + epochs_left * per_epoch > self.total_s
+
+
+def epoch_line(row: dict[str, Any], num_epochs: int, budget: Budget | None = None) -> str:
+    """The one log line per epoch.
+
+    It starts ``epoch k/N``; when a time budget will end the run before epoch N, it says how
+    much of the budget is used and left instead, since N would never be reached.
+
+    >>> row = {"epoch": 6, "train_loss": 0.5, "lr": 0.001, "samples_per_s": 50.0, "seconds": 30.0}
+    >>> epoch_line(row, 300).split(", ")[0]
+    'epoch 6/300'
+    >>> epoch_line(row, 300, Budget(300.0, 190.0, 6)).split(", ")[:2]
+    ['epoch 6', '3.2 of 5.0 min used (1.8 min left)']
+    """
+    epoch = int(row["epoch"])
+    if budget is not None and budget.ends_run_before(num_epochs - epoch):
+        left = max(budget.total_s - budget.elapsed_s, 0.0)
+        # minutes, as budgets are given; seconds for budgets too short to show in minutes
+        scale, unit = (60, "min") if budget.total_s >= 120 else (1, "s")
+        parts = [
+            f"epoch {epoch}",
+            f"{budget.elapsed_s / scale:.1f} of {budget.total_s / scale:.1f} {unit} used"
+            f" ({left / scale:.1f} {unit} left)",
+        ]
+    else:
+        parts = [f"epoch {epoch}/{num_epochs}"]
+    parts += [
         f"loss {row['train_loss']:.4f}",
         f"lr {row['lr']:.3g}",
         f"{row['samples_per_s']:.1f} samples/s",
@@ -125,4 +174,6 @@ def epoch_line(row: dict[str, Any], num_epochs: int) -> str:
             f"val Dice {row['val_dice_mean']:.4f} [{' '.join(f'{row[k]:.3f}' for k in keys)}]"
         )
     parts.append(f"{row['seconds']:.1f} s")
+    if row.get("cut_short"):
+        parts.append("cut short by the time budget")
     return ", ".join(parts)

@@ -35,7 +35,15 @@ from livianet.networks import (
     stored_model_config,
     transfer_layers,
 )
-from livianet.reporting import TensorBoard, epoch_line, log_run_header, run_log, write_curves
+from livianet.reporting import (
+    Budget,
+    TensorBoard,
+    epoch_line,
+    log_run_header,
+    run_log,
+    write_curves,
+    write_training_report,
+)
 from livianet.runtime import DistInfo, distributed, resolve_device, resolve_precision
 from livianet.training.batches import prepare_cases
 from livianet.training.best_model import update_best
@@ -285,19 +293,40 @@ def _train(
                 write_csv(history, paths.metrics)
                 write_curves(history, paths.curves, config.network_name, options.label_names)
                 board.scalars(row, epoch + 1)
-                logger.info(epoch_line(row, train_cfg.num_epochs))
+                logger.info(
+                    epoch_line(
+                        row, train_cfg.num_epochs, _budget(options, started, epoch, start_epoch)
+                    )
+                )
+                _write_report(paths.run_dir, config.network_name)
             planned, stop_reason = _plan(train_cfg, options, best, epoch, start_epoch, started)
             if stats.cut_short:
                 stop_reason = f"time budget of {options.time_budget_s / 60:.1f} min reached (epoch {epoch + 1} cut short)"
             stop_reason = distributed.broadcast(stop_reason)
             if stop_reason:
                 logger.info("%s after epoch %d", stop_reason, epoch + 1)
+                if info.is_main:  # again, so that the report says why the run stopped
+                    _write_report(paths.run_dir, config.network_name)
                 break
     finally:
         board.close()
     return TrainResult(
         paths.run_dir, last_path, paths.existing_best(), history, epoch + 1, session.core
     )
+
+
+def _write_report(run_dir: Path, network_name: str) -> None:
+    """Rewrite the run's report.html; a report that cannot be written never stops training."""
+    try:
+        write_training_report(run_dir, network_name)
+    except Exception as exc:  # noqa: BLE001 - any failure here is only a missing page
+        logger.warning("%s: training report not written (%s: %s)", run_dir, type(exc).__name__, exc)
+
+
+def _budget(options: TrainOptions, started: float, epoch: int, start_epoch: int) -> Budget | None:
+    if options.time_budget_s is None:
+        return None
+    return Budget(options.time_budget_s, time.perf_counter() - started, epoch + 1 - start_epoch)
 
 
 def _plan(

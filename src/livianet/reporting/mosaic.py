@@ -1,0 +1,276 @@
+"""The mosaic: axial, coronal and sagittal slices through the labelled structures, as PNG.
+
+Unlike the QA snapshot (array axes as stored), the mosaic is brought to one display
+convention from the scan's affine with nibabel's orientation tools, so every scan of a report
+looks the same way whatever its storage order (RAS, LIA, PSR sagittal...). The convention is
+written in the picture, marked with L and R on the axial and coronal panels, and stored in the
+PNG's text entry ``livianet:convention`` for the report to state.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+from nibabel import affines, orientations
+
+from livianet.reporting.drawing import DPI, label_colours, save_figure
+from livianet.reporting.snapshot import OVERLAY_ALPHA, _as_labels, _centre, _window
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+CONVENTIONS = {
+    "radiological": "patient's left on the image's right",
+    "neurological": "patient's left on the image's left",
+}
+DISPLAY_CONVENTION = "radiological"  # as most radiology viewers show scans
+CONVENTION_KEY = "livianet:convention"  # the PNG text entry naming the convention
+MARGIN_MM = 25.0  # context shown around the labelled structures
+WIDTH_IN = 9.0  # 900 px: sharp when clicked open, light as a thumbnail
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One slice as displayed: rows top to bottom, columns left to right.
+
+    Attributes:
+        name: ``axial``, ``coronal`` or ``sagittal``.
+        grey: windowed intensities in [0, 1], ``(rows, cols)``.
+        labels: label values on the same pixels.
+        size_mm: ``(width, height)`` of the panel in mm.
+        edges: the patient direction at the ``left``, ``right``, ``top`` and ``bottom`` edges.
+        position: ``(axis letter, world mm)`` of the slice, e.g. ``("z", 12.0)``.
+    """
+
+    name: str
+    grey: npt.NDArray[np.float32]
+    labels: npt.NDArray[np.int64]
+    size_mm: tuple[float, float]
+    edges: dict[str, str]
+    position: tuple[str, float]
+
+
+def save_mosaic(
+    image: npt.ArrayLike,
+    labels: npt.ArrayLike,
+    affine: npt.ArrayLike,
+    path: str | os.PathLike[str],
+    names: Mapping[int, str] | None = None,
+    *,
+    convention: str = DISPLAY_CONVENTION,
+    title: str | None = None,
+) -> Path:
+    """Write the mosaic of a scan and its labels to a PNG (atomically).
+
+    Args:
+        image: the T1 on the scan's own grid, ``(X, Y, Z)`` in any storage order
+            (``(C, X, Y, Z)``: the first channel is shown).
+        labels: integer label map on the same grid; 0 is background.
+        affine: the scan's voxel-to-world matrix (4x4), from which the orientation is read.
+        path: output ``.png``.
+        names: display names by label (the legend); missing ones read ``label k``.
+        convention: ``radiological`` (patient's left on the image's right) or ``neurological``.
+        title: heading; default the file name without ``Mosaic_`` and ``.png``.
+
+    Returns:
+        ``path`` as a ``Path``.
+
+    Raises:
+        ValueError: shapes that differ, an affine that is not an invertible 4x4 matrix, or an
+            unknown convention.
+        OSError: the file cannot be written.
+    """
+    final = Path(path)
+    if title is None:
+        title = final.stem.removeprefix("Mosaic_")
+    figure = mosaic_figure(image, labels, affine, names, convention=convention, title=title)
+    save_figure(figure, final, metadata={CONVENTION_KEY: convention})
+    return final
+
+
+def display_panels(
+    image: npt.ArrayLike,
+    labels: npt.ArrayLike,
+    affine: npt.ArrayLike,
+    convention: str = DISPLAY_CONVENTION,
+) -> list[Panel]:
+    """The three slices as they are drawn, after bringing the scan to the display convention.
+
+    The volume is reoriented to RAS (a lossless permutation and flips chosen from the affine's
+    nearest axes). Axial and coronal slices go through the labels' centre of mass, the
+    sagittal one through the sagittal slice holding most labelled voxels (a midline slice
+    would miss the paired structures); all are cropped to the labels plus ``MARGIN_MM``.
+    """
+    if convention not in CONVENTIONS:
+        raise ValueError(f"convention must be one of {sorted(CONVENTIONS)}, got {convention!r}")
+    volume = np.asarray(image, dtype=np.float32)
+    if volume.ndim == 4:
+        volume = volume[0]
+    if volume.ndim != 3:
+        raise ValueError(f"image must be 3-D (X, Y, Z), got shape {volume.shape}")
+    volume = np.nan_to_num(volume, nan=0.0, posinf=0.0, neginf=0.0)
+    label_map = _as_labels(labels, volume.shape, "labels")
+    matrix = _checked_affine(affine)
+
+    transform = orientations.ornt_transform(
+        orientations.io_orientation(matrix), orientations.axcodes2ornt("RAS")
+    )
+    ras_grey = orientations.apply_orientation(_window(volume), transform)
+    ras_labels = orientations.apply_orientation(label_map, transform)
+    ras_affine = matrix @ orientations.inv_ornt_aff(transform, volume.shape)
+    spacing = tuple(float(s) for s in affines.voxel_sizes(ras_affine))
+
+    mask = ras_labels > 0
+    centre = list(_centre(mask))
+    if mask.any():
+        counts = mask.sum(axis=(1, 2))
+        fullest = np.flatnonzero(counts == counts.max())
+        centre[0] = int(fullest[np.argmin(np.abs(fullest - centre[0]))])
+    box = _box(mask if mask.any() else ras_grey > 0, spacing)
+    world = ras_affine @ np.array([*centre, 1.0])
+
+    radiological = convention == "radiological"
+    side = {"left": "R", "right": "L"} if radiological else {"left": "L", "right": "R"}
+    specs = (  # name, slice axis, (column axis, row axis), flip columns, edges
+        ("axial", 2, (0, 1), radiological, {**side, "top": "A", "bottom": "P"}),
+        ("coronal", 1, (0, 2), radiological, {**side, "top": "S", "bottom": "I"}),
+        ("sagittal", 0, (1, 2), True, {"left": "A", "right": "P", "top": "S", "bottom": "I"}),
+    )
+    panels = []
+    for name, axis, (col_axis, row_axis), flip_cols, edges in specs:
+        crop = [slice(*b) for b in box]
+        crop[axis] = slice(centre[axis], centre[axis] + 1)
+        grey_2d = ras_grey[tuple(crop)].squeeze(axis)
+        label_2d = ras_labels[tuple(crop)].squeeze(axis)
+        # (column axis, row axis) -> (rows, cols) with the row axis' positive end at the top
+        grey_2d, label_2d = grey_2d.T[::-1], label_2d.T[::-1]
+        if flip_cols:
+            grey_2d, label_2d = grey_2d[:, ::-1], label_2d[:, ::-1]
+        size = (
+            grey_2d.shape[1] * spacing[col_axis],
+            grey_2d.shape[0] * spacing[row_axis],
+        )
+        panels.append(
+            Panel(
+                name,
+                np.ascontiguousarray(grey_2d, dtype=np.float32),
+                np.ascontiguousarray(label_2d),
+                size,
+                edges,
+                ("xyz"[axis], float(world[axis])),
+            )
+        )
+    return panels
+
+
+def mosaic_figure(
+    image: npt.ArrayLike,
+    labels: npt.ArrayLike,
+    affine: npt.ArrayLike,
+    names: Mapping[int, str] | None = None,
+    *,
+    convention: str = DISPLAY_CONVENTION,
+    title: str | None = None,
+) -> Figure:
+    """Build the figure :func:`save_mosaic` writes (same arguments less the path)."""
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    panels = display_panels(image, labels, affine, convention)
+    present = sorted(set().union(*(np.unique(p.labels[p.labels > 0]).tolist() for p in panels)))
+    all_labels = np.unique(_as_labels(labels, np.asarray(image).shape[-3:], "labels"))
+    listed = sorted(set(present) | {int(k) for k in all_labels if k > 0})
+    colours = label_colours(max([*listed, 0]) + 1)
+    names = names or {}
+
+    widths = [p.size_mm[0] for p in panels]
+    height_mm = max(p.size_mm[1] for p in panels)
+    panel_height_in = WIDTH_IN * height_mm / sum(widths)
+    figure = Figure(
+        figsize=(WIDTH_IN, min(max(panel_height_in, 1.6), 6.0) + 0.95),
+        dpi=DPI,
+        layout="constrained",
+    )
+    axes = figure.subplots(1, 3, width_ratios=widths)
+    for ax, panel in zip(axes, panels, strict=True):
+        _draw_panel(ax, panel, colours)
+    if listed:
+        handles = [
+            Patch(
+                facecolor=(*colours[k], OVERLAY_ALPHA),
+                edgecolor=colours[k],
+                label=names.get(k, f"label {k}") + ("" if k in present else " (not in slices)"),
+            )
+            for k in listed
+        ]
+        figure.legend(
+            handles=handles,
+            loc="outside lower center",
+            ncols=min(len(handles), 4),
+            fontsize=8,
+            frameon=False,
+        )
+    else:
+        figure.text(0.5, 0.01, "no labelled voxels", ha="center", va="bottom", fontsize=9)
+    heading = f"{convention} view: {CONVENTIONS[convention]}"
+    figure.suptitle(f"{title}   ({heading})" if title else heading, fontsize=10)
+    return figure
+
+
+def _draw_panel(ax: Axes, panel: Panel, colours: npt.NDArray[np.float64]) -> None:
+    import matplotlib.patheffects as effects
+
+    rgb = np.repeat(panel.grey[..., None], 3, axis=-1).astype(np.float64)
+    drawn = panel.labels > 0
+    rgb[drawn] = (1 - OVERLAY_ALPHA) * rgb[drawn] + OVERLAY_ALPHA * colours[panel.labels[drawn]]
+    width, height = panel.size_mm
+    ax.imshow(
+        rgb, origin="upper", interpolation="nearest", extent=(0, width, 0, height), aspect="equal"
+    )
+    ax.set_xticks([])
+    ax.set_yticks([])
+    letter, mm = panel.position
+    ax.set_title(f"{panel.name}  {letter} = {mm:.0f} mm", fontsize=9)
+    outline = [effects.withStroke(linewidth=2.5, foreground="black")]
+    style = {"transform": ax.transAxes, "color": "white", "path_effects": outline}
+    big = panel.name != "sagittal"  # L and R matter most: large on axial and coronal
+    for edge, (x, y, ha, va) in {
+        "left": (0.03, 0.5, "left", "center"),
+        "right": (0.97, 0.5, "right", "center"),
+        "top": (0.5, 0.97, "center", "top"),
+        "bottom": (0.5, 0.03, "center", "bottom"),
+    }.items():
+        text = panel.edges[edge]
+        size = 13 if big and text in "LR" else 8
+        weight = "bold" if size > 8 else "normal"
+        ax.text(x, y, text, ha=ha, va=va, fontsize=size, fontweight=weight, **style)
+
+
+def _checked_affine(affine: npt.ArrayLike) -> np.ndarray:
+    matrix = np.asarray(affine, dtype=np.float64)
+    if matrix.shape != (4, 4) or not np.isfinite(matrix).all():
+        raise ValueError(f"affine must be a finite 4x4 matrix, got {matrix.tolist()}")
+    if abs(np.linalg.det(matrix[:3, :3])) < 1e-12:
+        raise ValueError(f"affine is singular: {np.round(matrix, 4).tolist()}")
+    return matrix
+
+
+def _box(mask: npt.NDArray[np.bool_], spacing: tuple[float, ...]) -> list[tuple[int, int]]:
+    """``mask``'s bounding box plus ``MARGIN_MM`` each side, within the volume."""
+    if not mask.any():
+        return [(0, s) for s in mask.shape]
+    points = np.argwhere(mask)
+    box = []
+    for axis, size in enumerate(mask.shape):
+        margin = int(np.ceil(MARGIN_MM / spacing[axis]))
+        start = max(int(points[:, axis].min()) - margin, 0)
+        stop = min(int(points[:, axis].max()) + 1 + margin, size)
+        box.append((start, stop))
+    return box

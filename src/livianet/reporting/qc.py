@@ -1,0 +1,402 @@
+"""Flags that find the bad scans of a segmentation run, from its manifest alone.
+
+Pure functions over the manifest's plain values (``segmentation.json``): no files read, so the
+rules are tested on hand-made manifests. A scan is flagged when any structure's volume is far
+from the run's other scans or outside the model's training range, when a left/right pair is
+strongly asymmetric, when a structure is missing or split into several large pieces, or when
+the segmentation recorded a warning (geometry, intensities); a scan that failed is flagged too.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from livianet.reporting.html import as_float, fmt
+
+# The thresholds. Healthy subcortical volumes vary by roughly 10-15 % (one SD) between adults
+# of one study, and left/right asymmetry of thalamus, caudate, putamen and pallidum is usually
+# within ~10 %; a failed segmentation (a structure lost, halved, leaking or split) moves far
+# more. Each limit sits well outside healthy variation so that a normal scan is not flagged:
+MIN_COHORT = 5  # robust z-scores only with at least this many scans holding the structure
+Z_LIMIT = 3.5  # |robust z| above this is far from the run (the usual cut for the modified z)
+# The robust SD (1.4826 x MAD) is floored at this share of the median: with few scans the MAD
+# can come out tiny by chance, and healthy spread is about 10 % at least. With the floor, a
+# volume must lie >= 35 % from the median to pass Z_LIMIT when the run itself is tight.
+MIN_RELATIVE_SD = 0.10
+# Training volumes come from few scans, so allow this share beyond their min and max before
+# calling a volume outside the range (with 20 scans the range spans only about +-2 SD).
+TRAINING_MARGIN = 0.20
+# |L - R| / mean(L, R) above this is strongly asymmetric (healthy: within ~0.10).
+ASYMMETRY_LIMIT = 0.25
+# A structure whose largest connected piece holds less than this share of its volume is split
+# into several large pieces (specks of a few voxels leave the share near 1).
+LARGEST_PIECE_MIN = 0.80
+
+_MAD_TO_SD = 1.4826  # MAD x this estimates the SD of normally distributed values
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    min_cohort: int = MIN_COHORT
+    z_limit: float = Z_LIMIT
+    min_relative_sd: float = MIN_RELATIVE_SD
+    training_margin: float = TRAINING_MARGIN
+    asymmetry_limit: float = ASYMMETRY_LIMIT
+    largest_piece_min: float = LARGEST_PIECE_MIN
+
+    def describe(self) -> list[str]:
+        """The rules in words, for the report."""
+        return [
+            f"volume far from this run: |robust z| > {self.z_limit:g}, where z = (volume - median)"
+            f" / robust SD over the run's scans, robust SD = {_MAD_TO_SD} x MAD floored at"
+            f" {self.min_relative_sd:.0%} of the median (only with >= {self.min_cohort} scans)",
+            f"volume outside the model's training range widened by {self.training_margin:.0%}"
+            " (below min x (1 - margin) or above max x (1 + margin))",
+            f"left/right asymmetry |L - R| / mean(L, R) > {self.asymmetry_limit:.0%}",
+            "structure missing (volume 0)",
+            f"structure split: its largest connected piece holds < {self.largest_piece_min:.0%}"
+            " of its volume",
+            "any warning recorded by the segmentation (geometry, intensities), and failures",
+        ]
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """One structure's volumes over the run: how many, their median and robust SD."""
+
+    count: int
+    median: float | None
+    robust_sd: float | None  # None: too few scans for z-scores
+
+
+@dataclass
+class StructureQC:
+    label: int
+    name: str
+    volume: float | None
+    z: float | None = None
+    components: int | None = None
+    largest_fraction: float | None = None
+    training: tuple[float, float] | None = None  # (min, max) of the training volumes
+    flagged: bool = False
+
+
+@dataclass
+class PairQC:
+    labels: tuple[int, int]
+    name: str
+    asymmetry: float | None  # (first - second) / mean(first, second)
+    flagged: bool = False
+
+
+@dataclass
+class ScanQC:
+    """One scan's figures and the reasons it is flagged (none: it looks fine)."""
+
+    image: str
+    entry: Mapping[str, Any]
+    structures: list[StructureQC] = field(default_factory=list)
+    pairs: list[PairQC] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    failed: bool = False
+    warnings: int = 0  # how many of the reasons are the segmentation's own warnings
+
+    @property
+    def flagged(self) -> bool:
+        return bool(self.reasons)
+
+    @property
+    def severity(self) -> tuple[int, int]:
+        """Problems with the structures (or a failure) weigh more than warnings."""
+        return (len(self.reasons) - self.warnings, self.warnings)
+
+
+@dataclass
+class Assessment:
+    """Every scan (flagged first), the structures, pairs and cohort figures behind the flags."""
+
+    scans: list[ScanQC]
+    labels: list[int]
+    names: dict[int, str]
+    pairs: list[tuple[int, int]]
+    cohort: dict[int, Cohort]
+    thresholds: Thresholds
+
+    @property
+    def flagged(self) -> list[ScanQC]:
+        return [s for s in self.scans if s.flagged]
+
+    def summary(self) -> str:
+        done = [s for s in self.scans if not s.failed]
+        failed = len(self.scans) - len(done)
+        flagged = sum(s.flagged for s in done)
+        text = f"{flagged} of {len(done)} scan{'s' if len(done) != 1 else ''} flagged"
+        if failed:
+            text += f"; {failed} failed"
+        return text
+
+
+def label_names(manifest: Mapping[str, Any]) -> dict[int, str]:
+    names = (manifest.get("model") or {}).get("label_names") or {}
+    return {int(k): str(v) for k, v in names.items() if _is_label(k)}
+
+
+def structure_labels(manifest: Mapping[str, Any]) -> list[int]:
+    """Foreground labels: those the model names, and any a scan has a volume for."""
+    found = {k for k in label_names(manifest) if k > 0}
+    for scan in _scans(manifest):
+        found |= {int(k) for k in (scan.get("volumes_mm3") or {}) if _is_label(k) and int(k) > 0}
+    return sorted(found)
+
+
+def assess(manifest: Mapping[str, Any], thresholds: Thresholds | None = None) -> Assessment:
+    """Compute every flag of a manifest's scans; flagged scans first, the most serious first."""
+    limits = thresholds or Thresholds()
+    labels = structure_labels(manifest)
+    names = {k: label_names(manifest).get(k, f"label {k}") for k in labels}
+    model = manifest.get("model") or {}
+    pairs = [
+        (int(p[0]), int(p[1]))
+        for p in (model.get("label_pairs") or [])
+        if isinstance(p, Sequence) and len(p) == 2 and all(_is_label(x) for x in p)
+    ]
+    scans = _scans(manifest)
+    cohort = {k: _cohort([_volume(s, k) for s in scans], limits) for k in labels}
+    training = _training_ranges(model.get("training_volumes_mm3"))
+    results = [_assess_scan(scan, labels, names, pairs, cohort, training, limits) for scan in scans]
+    for failure in manifest.get("failures") or []:
+        if isinstance(failure, Mapping):
+            image = str(failure.get("image") or "?")
+            error = str(failure.get("error") or "unknown error")
+            results.append(ScanQC(image, failure, reasons=[f"failed: {error}"], failed=True))
+    order = sorted(
+        range(len(results)),
+        key=lambda i: (not results[i].flagged, [-n for n in results[i].severity], i),
+    )
+    return Assessment([results[i] for i in order], labels, names, pairs, cohort, limits)
+
+
+def robust_z(values: Sequence[float | None], value: float, limits: Thresholds) -> float | None:
+    """``value``'s robust z-score among ``values`` (None when there are too few)."""
+    cohort = _cohort(values, limits)
+    if cohort.robust_sd is None or cohort.median is None:
+        return None
+    return (value - cohort.median) / cohort.robust_sd
+
+
+def asymmetry(first: float | None, second: float | None) -> float | None:
+    """``(first - second) / mean(first, second)``; None when either is unknown or both are 0.
+
+    >>> asymmetry(110.0, 90.0), asymmetry(0.0, 0.0)
+    (0.2, None)
+    """
+    if first is None or second is None or first + second <= 0:
+        return None
+    return (first - second) / ((first + second) / 2)
+
+
+def pair_name(first: str, second: str) -> str:
+    """What two names of a left/right pair share, else both.
+
+    >>> pair_name("Left-Thalamus", "Right-Thalamus"), pair_name("lh_caudate", "rh_caudate")
+    ('Thalamus', 'caudate')
+    >>> pair_name("A", "B")
+    'A/B'
+    """
+    side = re.compile(r"^(left|right|lh|rh|l|r)[-_ .]+|[-_ .]+(left|right|lh|rh|l|r)$", re.I)
+    a, b = side.sub("", first), side.sub("", second)
+    return a if a and a == b and a != first else f"{first}/{second}"
+
+
+def qc_rows(assessment: Assessment) -> tuple[list[str], list[dict[str, Any]]]:
+    """The columns and rows of ``qc.csv``: image, flagged, reasons, then the figures."""
+    columns = ["image", "flagged", "reasons"]
+    headings = _column_names(assessment)
+    for label in assessment.labels:
+        base = headings[label]
+        columns += [
+            f"{base}_volume_mm3",
+            f"{base}_z",
+            f"{base}_components",
+            f"{base}_largest_fraction",
+        ]
+    pair_columns = [f"{_pair_heading(assessment, p)}_asymmetry" for p in assessment.pairs]
+    columns += pair_columns
+    rows = []
+    for scan in assessment.scans:
+        row: dict[str, Any] = {
+            "image": scan.image,
+            "flagged": int(scan.flagged),
+            "reasons": "; ".join(scan.reasons),
+        }
+        for item in scan.structures:
+            base = headings[item.label]
+            row[f"{base}_volume_mm3"] = item.volume
+            row[f"{base}_z"] = item.z
+            row[f"{base}_components"] = item.components
+            row[f"{base}_largest_fraction"] = item.largest_fraction
+        for column, pair in zip(pair_columns, scan.pairs, strict=False):
+            row[column] = pair.asymmetry
+        rows.append(row)
+    return columns, rows
+
+
+# ----------------------------------------------------------------------------- the rules
+
+
+def _assess_scan(
+    scan: Mapping[str, Any],
+    labels: list[int],
+    names: dict[int, str],
+    pairs: list[tuple[int, int]],
+    cohort: dict[int, Cohort],
+    training: dict[int, tuple[float, float]],
+    limits: Thresholds,
+) -> ScanQC:
+    result = ScanQC(_image_name(scan), scan)
+    components = scan.get("components") or {}
+    for label in labels:
+        name = names[label]
+        volume = _volume(scan, label)
+        item = StructureQC(label, name, volume, training=training.get(label))
+        piece = components.get(str(label)) if isinstance(components, Mapping) else None
+        if isinstance(piece, Mapping):
+            count = as_float(piece.get("count"))
+            item.components = None if count is None else int(count)
+            item.largest_fraction = as_float(piece.get("largest_fraction"))
+        stats = cohort[label]
+        if volume is not None and stats.robust_sd and stats.median is not None:
+            item.z = (volume - stats.median) / stats.robust_sd
+        reasons = _structure_reasons(item, stats, limits)
+        item.flagged = bool(reasons)
+        result.reasons += reasons
+        result.structures.append(item)
+    for first, second in pairs:
+        a, b = _volume(scan, first), _volume(scan, second)
+        value = asymmetry(a, b)
+        pair = PairQC((first, second), pair_name(_name(names, first), _name(names, second)), value)
+        # A missing side is reported as missing; asymmetry is for two present structures.
+        if value is not None and a and b and abs(value) > limits.asymmetry_limit:
+            pair.flagged = True
+            result.reasons.append(
+                f"{pair.name} asymmetry {abs(value):.0%} ({_name(names, first)} {fmt(a)},"
+                f" {_name(names, second)} {fmt(b)} mm³; limit {limits.asymmetry_limit:.0%})"
+            )
+        result.pairs.append(pair)
+    warnings = scan.get("warnings") or []
+    for warning in [warnings] if isinstance(warnings, str) else warnings:
+        result.reasons.append(f"warning: {warning}")
+        result.warnings += 1
+    return result
+
+
+def _structure_reasons(item: StructureQC, stats: Cohort, limits: Thresholds) -> list[str]:
+    volume, name = item.volume, item.name
+    if volume is None:
+        return []
+    if volume <= 0 or item.components == 0:
+        return [f"{name} missing (volume 0 mm³)"]
+    reasons = []
+    if item.z is not None and abs(item.z) > limits.z_limit:
+        side = "above" if item.z > 0 else "below"
+        reasons.append(
+            f"{name} volume {fmt(volume)} mm³ is {abs(item.z):.1f} robust SD {side} the run's"
+            f" median {fmt(stats.median)} mm³ (limit {limits.z_limit:g})"
+        )
+    if item.training is not None:
+        low, high = item.training
+        floor, ceiling = low * (1 - limits.training_margin), high * (1 + limits.training_margin)
+        if volume < floor or volume > ceiling:
+            side = "below" if volume < floor else "above"
+            reasons.append(
+                f"{name} volume {fmt(volume)} mm³ {side} the training range {fmt(low)}–{fmt(high)}"
+                f" mm³ (with {limits.training_margin:.0%} margin: {fmt(floor)}–{fmt(ceiling)})"
+            )
+    if (
+        item.components is not None
+        and item.components >= 2
+        and item.largest_fraction is not None
+        and item.largest_fraction < limits.largest_piece_min
+    ):
+        reasons.append(
+            f"{name} split into {item.components} pieces, the largest holding"
+            f" {item.largest_fraction:.0%} (limit {limits.largest_piece_min:.0%})"
+        )
+    return reasons
+
+
+def _cohort(values: Sequence[float | None], limits: Thresholds) -> Cohort:
+    known = [v for v in values if v is not None]
+    if not known:
+        return Cohort(0, None, None)
+    median = statistics.median(known)
+    if len(known) < limits.min_cohort:
+        return Cohort(len(known), median, None)
+    mad = statistics.median(abs(v - median) for v in known)
+    spread = max(_MAD_TO_SD * mad, limits.min_relative_sd * abs(median))
+    return Cohort(len(known), median, spread if spread > 0 else None)
+
+
+def _training_ranges(stored: Any) -> dict[int, tuple[float, float]]:
+    if not isinstance(stored, Mapping):
+        return {}
+    ranges = {}
+    for key, item in stored.items():
+        if not _is_label(key) or not isinstance(item, Mapping):
+            continue
+        low, high = as_float(item.get("min")), as_float(item.get("max"))
+        if low is not None and high is not None and high >= low:
+            ranges[int(key)] = (low, high)
+    return ranges
+
+
+# ----------------------------------------------------------------------------- small helpers
+
+
+def _scans(manifest: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [s for s in manifest.get("scans") or [] if isinstance(s, Mapping)]
+
+
+def _volume(scan: Mapping[str, Any], label: int) -> float | None:
+    volumes = scan.get("volumes_mm3") or {}
+    return as_float(volumes.get(str(label))) if isinstance(volumes, Mapping) else None
+
+
+def _image_name(scan: Mapping[str, Any]) -> str:
+    """The input file's name: ``image``, else the last part of ``input``."""
+    image = scan.get("image")
+    if image:
+        return str(image)
+    source = str(scan.get("input") or "?")
+    return re.split(r"[\\/]", source)[-1]
+
+
+def _is_label(value: Any) -> bool:
+    try:
+        int(value)
+    except (TypeError, ValueError):
+        return False
+    return not isinstance(value, float) or float(value).is_integer()
+
+
+def _name(names: dict[int, str], label: int) -> str:
+    return names.get(label, f"label {label}")
+
+
+def _column_names(assessment: Assessment) -> dict[int, str]:
+    """CSV column stems per label: the name, made unique with the label when names repeat."""
+    counts: dict[str, int] = {}
+    for label in assessment.labels:
+        counts[assessment.names[label]] = counts.get(assessment.names[label], 0) + 1
+    return {
+        label: name if counts[name] == 1 else f"{name} ({label})"
+        for label, name in assessment.names.items()
+    }
+
+
+def _pair_heading(assessment: Assessment, pair: tuple[int, int]) -> str:
+    return pair_name(_name(assessment.names, pair[0]), _name(assessment.names, pair[1]))
