@@ -190,6 +190,63 @@ def segmentation_section(
     return rows
 
 
+def geometry_section(
+    checkpoint: Path, files: dict[str, Path], case, orientation: str | None, work: Path
+) -> dict[str, Any]:
+    """The same scan as NIfTI in the model's own grid, and as LIA at 1.3 x 1.0 x 1.2 mm.
+
+    The second needs reorienting and resampling in, and its probabilities
+    resampled back: the ratio of the two is what another scanner's storage costs.
+    """
+    import nibabel as nib
+    from nibabel.processing import resample_from_to
+
+    from livianet.data.orientation import affine_for_codes, reorientation
+    from livianet.data.spatial import grid_for_spacing
+
+    if orientation is None:
+        return {"skipped": "the scans' orientation is unknown (--orientation none)"}
+    stored = affine_for_codes(orientation, case.shape)
+    turn = reorientation(stored, case.shape, "RAS")
+    raw = np.asarray(load_volume_data(files["image"]), dtype=np.float32)
+    roi = case.roi.astype(np.uint8)
+    ras = [nib.Nifti1Image(turn.apply(a), turn.affine) for a in (raw, roi)]
+    folder = work / "geometry"
+    folder.mkdir(parents=True, exist_ok=True)
+    names = {
+        "as_model": ("ras_t1.nii.gz", "ras_roi.nii.gz"),
+        "lia_coarse": ("lia_t1.nii.gz", "lia_roi.nii.gz"),
+    }
+    for image, name in zip(ras, names["as_model"], strict=True):
+        nib.save(image, str(folder / name))
+    affine, shape = grid_for_spacing(turn.affine, turn.shape, (1.3, 1.0, 1.2))
+    coarse = [
+        resample_from_to(v, (shape, affine), order=o) for v, o in zip(ras, (1, 0), strict=True)
+    ]
+    lia = reorientation(affine, shape, "LIA")
+    for image, name in zip(coarse, names["lia_coarse"], strict=True):
+        data = lia.apply(np.asarray(image.dataobj))
+        nib.save(nib.Nifti1Image(data, lia.affine), str(folder / name))
+    rows: dict[str, Any] = {}
+    for key, (image_name, roi_name) in names.items():
+        rows[key] = segmentation_row(
+            f"geometry_{key}",
+            livianet_command("segment", str(checkpoint), str(folder / image_name), "--roi",
+                             str(folder / roi_name), "--out", str(work / f"seg_{key}")),
+            work / f"seg_{key}", folder / image_name, np.zeros(1, bool), None, work / "logs",
+        )  # fmt: skip
+    rows["lia_coarse"]["shape"] = list(shape)
+    if rows["as_model"].get("seconds") and rows["lia_coarse"].get("seconds"):
+        rows["overhead"] = rows["lia_coarse"]["seconds"] / rows["as_model"]["seconds"] - 1.0
+    return rows
+
+
+def load_volume_data(path: Path) -> np.ndarray:
+    from livianet.io import load_volume
+
+    return load_volume(path).data
+
+
 def bound_section(
     checkpoint: Path,
     files: dict[str, Path],
@@ -302,11 +359,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--data", type=Path, default=DEFAULT_DATA, help="folder with MR/, Label/, ROI/"
     )
     parser.add_argument(
+        "--orientation",
+        default="ILA",
+        help="axis codes of the .mat scans (default ILA, the example data's); 'none': unknown",
+    )
+    parser.add_argument(
         "--bound-tiles",
         default="64,80",
         help="output tile sides tried for the bound; the fastest counts (default 64,80)",
     )
     args = parser.parse_args(argv)
+    args.orientation = None if args.orientation.lower() == "none" else args.orientation.upper()
     # Absolute paths: livianet reads the folders of a training INI relative to the INI.
     args.out, args.data = args.out.resolve(), args.data.resolve()
     if args.checkpoint:
@@ -358,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
         weights = {"source": "random small network (quick)"}
     else:
         checkpoint, weights = trained_checkpoint(
-            results, data, train_indexes, args.scan, args.train_minutes
+            results, data, train_indexes, args.scan, args.train_minutes, args.orientation
         )
     result["weights"] = {**weights, "checkpoint": str(checkpoint)}
 
@@ -394,6 +457,8 @@ def main(argv: list[str] | None = None) -> int:
         checkpoint, files, model, case, (raw_reference, shipped_reference), work
     )
     result["segmentation"] = seg
+    print("geometry rows (the scan stored otherwise):", flush=True)
+    result["geometry"] = geometry_section(checkpoint, files, case, args.orientation, work)
     print("bound (fresh child process, steady state):", flush=True)
     result["bound"] = bound_section(checkpoint, files, model, case, seg, settings, work)
     seg["livianet"]["computed_voxels"] = result["bound"]["computed_voxels"]  # counted, not planned

@@ -21,6 +21,7 @@ def render(
     train_indexes: list[int],
     training: dict[str, str],
     architecture: dict[str, str] | None = None,
+    images: dict[str, str] | None = None,
 ) -> str:
     """A preset's INI with ``training`` (and ``architecture``) overrides, no validation scans."""
     from livianet.config.presets import render_config
@@ -34,7 +35,11 @@ def render(
         train_indexes=train_indexes,
         validation_indexes=[],
         num_classes=NUM_CLASSES,
-        overrides={"Training Parameters": training, "CNN_Architecture": architecture or {}},
+        overrides={
+            "Training Parameters": training,
+            "CNN_Architecture": architecture or {},
+            "Training Images": images or {},
+        },
         header=f"written by bench/run.py: {preset} preset, {training}",
     )
 
@@ -90,7 +95,12 @@ def quick_checkpoint(path: Path) -> Path:
 
 
 def trained_checkpoint(
-    results: Path, data: Path, train_indexes: list[int], scan: int, minutes: float
+    results: Path,
+    data: Path,
+    train_indexes: list[int],
+    scan: int,
+    minutes: float,
+    orientation: str | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """The paper network trained for ``minutes`` on the other scans, cached under ``results``.
 
@@ -98,7 +108,7 @@ def trained_checkpoint(
     near the budget, and the learning rate is constant: the paper's first epoch
     (20 x 1000 samples at a constant rate) is longer than this whole run.
     """
-    name = f"paper_scan{scan}_{minutes:g}min"
+    name = f"paper_scan{scan}_{minutes:g}min_{orientation or 'asstored'}"
     cached = results / "weights" / f"{name}.pt"
     info: dict[str, Any] = {
         "source": "cached",
@@ -123,6 +133,7 @@ def trained_checkpoint(
                 "number of samples at each SubEpoch Train": "500",
                 "learning Rate change Type": "constant",
             },
+            images={"orientation": orientation} if orientation else None,
         )
     )
     print(f"training the paper network for {minutes:g} min (cached in {cached}) ...", flush=True)

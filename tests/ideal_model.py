@@ -60,12 +60,13 @@ def write_intensity_checkpoint(
     label_pairs: tuple[tuple[int, int], ...] = (),
     stored_orientation: str | None = None,
     means: list[float] | None = None,
+    names: dict[int, str] | None = None,
 ) -> Path:
     """A checkpoint of :func:`intensity_network` that works in ``orientation`` at ``spacing``."""
     model = intensity_network(num_classes, means)
     meta = ModelMeta(
         normalization="none",
-        label_names={k: f"structure_{k}" for k in range(1, num_classes)},
+        label_names=names or {k: f"structure_{k}" for k in range(1, num_classes)},
         orientation=orientation,
         spacing=spacing,
         stored_orientation=stored_orientation,

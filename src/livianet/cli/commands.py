@@ -143,6 +143,7 @@ def run_segment(args: argparse.Namespace) -> int:
         tta=args.tta,
         force=args.force,
         skip_existing=args.skip_existing,
+        report=not args.no_report,
     )
     from livianet.runtime import distributed
 

@@ -63,6 +63,7 @@ class SegmentOptions:
     tta: bool = False
     force: bool = False
     skip_existing: bool = False
+    report: bool = True  # report.html, qc.csv and a mosaic per scan
 
 
 @dataclass
@@ -147,7 +148,7 @@ def segment_files(
     if info.enabled:
         report = _gather(report, info.is_main)
     if info.is_main:
-        _write_run_files(report, out_dir, names, segmenter, members)
+        _write_run_files(report, out_dir, names, segmenter, members, options.report)
     return report
 
 
@@ -210,16 +211,15 @@ def _write_outputs(
                 {"image": image_name, "label": k, "name": label_name(names, k), **values}
             )
             metrics[str(k)] = {"dice": values["dice"], "hd95_mm": values["hd95_mm"]}
-    snapshot = None
-    if options.snapshot:
-        snapshot = _snapshot(job, result, loaded, names, num_classes)
+    snapshot = _snapshot(job, result, loaded, names, num_classes) if options.snapshot else None
+    mosaic = _mosaic(job, result, names) if options.report else None
     report.scans.append(
         {
             "image": image_name,
             "input": str(job.image),
             "segmentation": segmentation.relative_to(out_dir).as_posix(),
             "qa_picture": snapshot.relative_to(out_dir).as_posix() if snapshot else None,
-            "mosaic": None,
+            "mosaic": mosaic.relative_to(out_dir).as_posix() if mosaic else None,
             "geometry": result.geometry.as_dict(),
             "volumes_mm3": {
                 str(k): v
@@ -264,6 +264,18 @@ def _snapshot(
         num_classes=num_classes,
         reference=loaded.reference.data if loaded.reference is not None else None,
     )
+
+
+def _mosaic(job: Job, result: SegmentationResult, names) -> Path | None:
+    """The report's thumbnail: three planes through the structures, L and R marked."""
+    from livianet.reporting import save_mosaic
+
+    path = job.out_dir / f"Mosaic_{strip_volume_suffix(job.image.name)}.png"
+    try:
+        return save_mosaic(result.source.channels[0], result.labels, result.affine, path, names)
+    except (ValueError, OSError) as exc:  # a picture must never cost the segmentation
+        logger.warning("%s: no mosaic for the report (%s)", job.image.name, exc)
+        return None
 
 
 def _previous_scans(out_dir: Path) -> dict[str, dict[str, Any]]:
@@ -328,6 +340,7 @@ def _write_run_files(
     names: dict[int, str] | None,
     segmenter: Segmenter,
     checkpoints: list[Checkpoint],
+    report_html: bool = True,
 ) -> None:
     from livianet.evaluation import write_metrics_csv
 
@@ -362,6 +375,16 @@ def _write_run_files(
         "failures": report.failures,
     }
     write_text_atomic(out_dir / MANIFEST, json.dumps(_finite(manifest), indent=2) + "\n")
+    if report_html:
+        from livianet.reporting import write_segmentation_report
+
+        try:
+            path = write_segmentation_report(out_dir)
+            logger.info("quality-control report: %s", path)
+        except (ValueError, OSError) as exc:
+            logger.warning(
+                "no report.html (%s); rebuild it with `livianet report %s`", exc, out_dir
+            )
 
 
 def _finite(value: Any) -> Any:
