@@ -61,11 +61,13 @@ def write_intensity_checkpoint(
     stored_orientation: str | None = None,
     means: list[float] | None = None,
     names: dict[int, str] | None = None,
+    normalization_region: str | None = None,
 ) -> Path:
     """A checkpoint of :func:`intensity_network` that works in ``orientation`` at ``spacing``."""
     model = intensity_network(num_classes, means)
     meta = ModelMeta(
         normalization="none",
+        normalization_region=normalization_region,
         label_names=names or {k: f"structure_{k}" for k in range(1, num_classes)},
         orientation=orientation,
         spacing=spacing,

@@ -207,3 +207,11 @@ def test_functional_segment(tmp_path, scan):
     assert result.label_image.shape == image.shape and np.allclose(
         result.label_image.affine, image.affine
     )
+
+
+def test_a_model_trained_with_roi_masks_warns_when_a_scan_comes_without_one(tmp_path, scan):
+    image, roi, _ = scan
+    path = write_intensity_checkpoint(tmp_path / "roi.pt", normalization_region="roi")
+    segmenter = Segmenter.from_checkpoint(path, device="cpu")
+    assert any("--roi" in w for w in segmenter.segment(image).warnings)
+    assert not any("--roi" in w for w in segmenter.segment(image, roi).warnings)

@@ -108,3 +108,49 @@ def test_two_channel_training(tmp_path, tiny_dataset):
     assert config.model.in_channels == 2
     result = train(config, TrainOptions(device="cpu", progress=False))
     assert result.model.conv1.conv.weight.shape[1] == 2
+
+
+def test_warped_patch_without_rotation_or_scaling_is_the_plain_patch(rng):
+    from livianet.training.augment import warped_patch
+    from livianet.training.sampling import extract_patches
+
+    volume = rng.normal(size=(2, 20, 21, 22)).astype(np.float32)
+    corner = np.array([3, 4, 5])
+    size = (9, 9, 9)
+    plain = extract_patches(volume, corner[None], size)[0]
+    warped = warped_patch(volume, corner + 4.0, size, np.eye(3), order=1)
+    np.testing.assert_allclose(warped, plain, atol=1e-5)
+
+
+def test_rotation_keeps_image_and_labels_aligned():
+    from livianet.config import AugmentConfig
+    from livianet.training.augment import spatial_matrix, warped_patch
+
+    grid = np.indices((40, 40, 40)).astype(np.float32)
+    ball = (((grid - np.array([22.0, 18.0, 20.0])[:, None, None, None]) ** 2).sum(0)) < 49
+    image, labels = ball.astype(np.float32) * 100, ball.astype(np.uint8)
+    config = AugmentConfig(rotation_deg=20.0, scaling=0.1)
+    matrix = spatial_matrix(np.random.default_rng(4), config)
+    assert not np.allclose(matrix, np.eye(3))
+    centre = np.array([19.5, 19.5, 19.5])
+    warped_image = warped_patch(image, centre, (25, 25, 25), matrix, order=1)
+    warped_labels = warped_patch(labels, centre, (13, 13, 13), matrix, order=0)  # centred target
+    inner = warped_image[6:19, 6:19, 6:19] > 50
+    aligned = (inner == warped_labels.astype(bool)).mean()
+    shifted = (warped_image[7:20, 6:19, 6:19] > 50) == warped_labels.astype(bool)
+    assert aligned > 0.97 and aligned > shifted.mean() + 0.01, (aligned, shifted.mean())
+    assert warped_labels.dtype == np.uint8 and set(np.unique(warped_labels)) <= {0, 1}
+
+
+def test_scanner_look_changes_intensities_but_not_shapes_and_is_seeded():
+    from livianet.config import AugmentConfig
+    from livianet.training.augment import scanner_look
+
+    patch = np.random.default_rng(0).normal(size=(1, 16, 16, 16)).astype(np.float32)
+    config = AugmentConfig(gamma=0.3, bias_field=0.3, noise=0.1, blur=1.0)
+    one = scanner_look(patch.copy(), config, np.random.default_rng(7))
+    two = scanner_look(patch.copy(), config, np.random.default_rng(7))
+    assert one.shape == patch.shape and one.dtype == np.float32 and np.isfinite(one).all()
+    np.testing.assert_array_equal(one, two)
+    assert np.abs(one - patch).mean() > 0.01
+    assert config.enabled and not AugmentConfig().enabled

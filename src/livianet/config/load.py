@@ -103,6 +103,12 @@ def _train_config(
         flip_label_pairs=training["flip_label_pairs"],
         intensity_scale=scale_shift[0],
         intensity_shift=scale_shift[1],
+        rotation_deg=training["augment_rotation"],
+        scaling=training["augment_scaling"],
+        gamma=training["augment_gamma"],
+        bias_field=training["augment_bias_field"],
+        noise=training["augment_noise"],
+        blur=training["augment_blur"],
     )
     return TrainConfig(
         batch_size=training["batch_size"],

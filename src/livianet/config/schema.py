@@ -112,14 +112,40 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class AugmentConfig:
+    """Random changes to training patches: what scans from other scanners and sites look like."""
+
     flip_axes: tuple[int, ...] = ()
     flip_label_pairs: tuple[tuple[int, int], ...] = ()
     intensity_scale: float = 0.0
     intensity_shift: float = 0.0
+    rotation_deg: float = 0.0  # largest rotation about each axis
+    scaling: float = 0.0  # largest relative change of size per axis
+    gamma: float = 0.0  # gamma = exp(U(-g, g)) on the patch's intensity range
+    bias_field: float = 0.0  # largest log-amplitude of a smooth multiplicative field
+    noise: float = 0.0  # largest Gaussian noise SD (z-score units)
+    blur: float = 0.0  # largest Gaussian blur sigma in voxels, per axis (thick slices)
+
+    @property
+    def spatial(self) -> bool:
+        return self.rotation_deg > 0 or self.scaling > 0
 
     @property
     def enabled(self) -> bool:
-        return bool(self.flip_axes) or self.intensity_scale > 0 or self.intensity_shift > 0
+        return (
+            bool(self.flip_axes)
+            or self.spatial
+            or any(
+                v > 0
+                for v in (
+                    self.intensity_scale,
+                    self.intensity_shift,
+                    self.gamma,
+                    self.bias_field,
+                    self.noise,
+                    self.blur,
+                )
+            )
+        )
 
 
 @dataclass(frozen=True)

@@ -242,6 +242,12 @@ class Segmenter:
                 raise DataError(f"{roi_volume.path}: ROI is empty (no nonzero voxel)")
         known = not source.is_mat or declared is not None
         warnings = self._orientation_warnings(source, known)
+        if mask is None and any(m.meta.normalization_region == "roi" for m in self.members):
+            warnings.append(
+                "no ROI given, but the model was trained with ROI masks (intensities z-scored "
+                "inside them): this scan is normalised over its nonzero voxels and segmented "
+                "everywhere; pass --roi with a brain mask for results like the training's"
+            )
         if tta:
             self._check_tta()
         return self._segment_array(

@@ -53,6 +53,9 @@ class ModelMeta:
     """
 
     normalization: str = "none"
+    normalization_region: str | None = (
+        None  # "roi" or "nonzero": where z-score statistics came from
+    )
     patch_size: tuple[int, ...] | None = None
     segment_patch_size: tuple[int, ...] | None = None
     apply_padding: bool = True
@@ -68,6 +71,7 @@ class ModelMeta:
         """The checkpoint entries, as plain types (``weights_only`` loading reads them)."""
         return {
             "normalization": self.normalization,
+            "normalization_region": self.normalization_region,
             "patch_size": _plain_list(self.patch_size),
             "segment_patch_size": _plain_list(self.segment_patch_size),
             "apply_padding": self.apply_padding,
@@ -88,6 +92,7 @@ class ModelMeta:
 
         return cls(
             normalization=state.get("normalization", "none"),
+            normalization_region=state.get("normalization_region") or None,
             patch_size=tuple_of("patch_size"),
             segment_patch_size=tuple_of("segment_patch_size"),
             apply_padding=bool(state.get("apply_padding", True)),

@@ -1,4 +1,5 @@
-"""Patch augmentation (off unless configured): flips with left/right label swaps, intensity jitter.
+"""Patch augmentation (off unless configured): flips with left/right label swaps, small
+rotations and scalings, intensity jitter, coil bias, contrast (gamma), blur and noise.
 
 Training patches come from scans brought to the RAS space, so axis 0 runs
 between left and right whatever the scans' stored orientation: flipping it
@@ -63,4 +64,75 @@ def augment_batch(
                 -config.intensity_shift, config.intensity_shift, size=(channels, 1, 1, 1)
             )
             images[n] = images[n] * scale + shift
+        images[n] = scanner_look(images[n], config, rng)
     return images, labels
+
+
+def scanner_look(patch: np.ndarray, config: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+    """A patch ``(C, X, Y, Z)`` as another scanner might show it: coil bias, contrast, blur, noise.
+
+    Bias and gamma act on the patch's own intensity range (its darkest voxel
+    stays put), so they work on z-scored intensities too.
+    """
+    if config.bias_field > 0:
+        coords = np.meshgrid(*[np.linspace(-1.0, 1.0, s) for s in patch.shape[1:]], indexing="ij")
+        linear, square = rng.uniform(-1, 1, size=(2, 3)) * config.bias_field / 2
+        log_field = sum(
+            a * c + b * (c * c - 1 / 3) for a, b, c in zip(linear, square, coords, strict=True)
+        )
+        low = patch.min(axis=(1, 2, 3), keepdims=True)
+        patch = (patch - low) * np.exp(log_field)[None].astype(np.float32) + low
+    if config.gamma > 0:
+        low = patch.min(axis=(1, 2, 3), keepdims=True)
+        span = np.maximum(patch.max(axis=(1, 2, 3), keepdims=True) - low, 1e-6)
+        gamma = np.float32(np.exp(rng.uniform(-config.gamma, config.gamma)))
+        patch = ((patch - low) / span) ** gamma * span + low
+    if config.blur > 0:
+        from scipy import ndimage
+
+        sigma = rng.uniform(0.0, config.blur, size=3)
+        patch = np.stack([ndimage.gaussian_filter(c, sigma, mode="nearest") for c in patch])
+    if config.noise > 0:
+        sd = np.float32(rng.uniform(0.0, config.noise))
+        patch = patch + sd * rng.standard_normal(size=patch.shape, dtype=np.float32)
+    return patch.astype(np.float32, copy=False)
+
+
+def spatial_matrix(rng: np.random.Generator, config: AugmentConfig) -> np.ndarray:
+    """A random 3x3 rotation (about each axis) times scaling, near the identity."""
+    angles = np.deg2rad(rng.uniform(-config.rotation_deg, config.rotation_deg, size=3))
+    scales = 1.0 + rng.uniform(-config.scaling, config.scaling, size=3)
+    matrix = np.diag(scales)
+    for axis, angle in enumerate(angles):
+        a, b = [i for i in range(3) if i != axis]
+        turn = np.eye(3)
+        turn[a, a] = turn[b, b] = np.cos(angle)
+        turn[a, b], turn[b, a] = -np.sin(angle), np.sin(angle)
+        matrix = turn @ matrix
+    return matrix
+
+
+def warped_patch(
+    volume: np.ndarray,
+    centre: np.ndarray,
+    size: tuple[int, ...],
+    matrix: np.ndarray,
+    order: int,
+) -> np.ndarray:
+    """A patch of ``size`` around ``centre`` (voxel coordinates of ``volume``'s last 3 axes),
+    sampled through ``matrix`` about the patch centre: linear for images, nearest for labels.
+    """
+    from scipy import ndimage
+
+    grid = np.indices(size, dtype=np.float32).reshape(3, -1)
+    grid -= ((np.asarray(size, dtype=np.float32) - 1) / 2)[:, None]
+    coords = (matrix.astype(np.float32) @ grid) + np.asarray(centre, dtype=np.float32)[:, None]
+    if volume.ndim == 3:
+        out = ndimage.map_coordinates(volume, coords, order=order, mode="nearest")
+        return out.reshape(size).astype(volume.dtype, copy=False)
+    return np.stack(
+        [
+            ndimage.map_coordinates(c, coords, order=order, mode="nearest").reshape(size)
+            for c in volume
+        ]
+    ).astype(volume.dtype, copy=False)

@@ -19,7 +19,7 @@ import numpy as np
 from livianet.config import ModelConfig, TrainConfig
 from livianet.data import Case
 from livianet.errors import TrainingError
-from livianet.training.augment import augment_batch
+from livianet.training.augment import augment_batch, spatial_matrix, warped_patch
 from livianet.training.sampling import (
     CaseIndex,
     centres_to_corners,
@@ -118,14 +118,23 @@ def make_batch(
     channels = prepared[0].image.shape[0]
     images = np.empty((len(case_ids), channels, *size), dtype=np.float32)
     targets = np.empty((len(case_ids), *out), dtype=np.int64)
+    augment = train.augment.enabled and sample_seeds is not None
+    rngs = [np.random.default_rng(seed) for seed in sample_seeds] if augment else []
     for case in np.unique(case_ids):
         rows = np.flatnonzero(case_ids == case)
         item = prepared[case]
         corners = centres_to_corners(flat_ids[rows], item.index.shape, size, item.padded)
-        images[rows] = extract_patches(item.image, corners, size)
-        targets[rows] = extract_patches(item.label, corners + np.array(offset), out)
-    if train.augment.enabled and sample_seeds is not None:
-        rngs = [np.random.default_rng(seed) for seed in sample_seeds]
+        if augment and train.augment.spatial:
+            # Rotated and scaled about the patch centre; the target cube through the same map.
+            centre = (np.asarray(size) - 1) / 2
+            for row, corner in zip(rows, corners, strict=True):
+                matrix = spatial_matrix(rngs[row], train.augment)
+                images[row] = warped_patch(item.image, corner + centre, size, matrix, order=1)
+                targets[row] = warped_patch(item.label, corner + centre, out, matrix, order=0)
+        else:
+            images[rows] = extract_patches(item.image, corners, size)
+            targets[rows] = extract_patches(item.label, corners + np.array(offset), out)
+    if augment:
         images, targets = augment_batch(images, targets, train.augment, model.num_classes, rngs)
     return images, targets
 

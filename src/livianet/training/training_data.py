@@ -107,6 +107,7 @@ def model_meta(
     names = dict(label_names or {})
     return ModelMeta(
         normalization=train.normalization,
+        normalization_region=_normalization_region(train.normalization, cases),
         patch_size=train.patch_size,
         segment_patch_size=train.segment_patch_size,
         apply_padding=train.apply_padding,
@@ -118,6 +119,13 @@ def model_meta(
         label_pairs=train.augment.flip_label_pairs or left_right_pairs(names),
         training_volumes=training_volumes(cases, config.model.num_classes),
     )
+
+
+def _normalization_region(normalization: str, cases: list[Case]) -> str | None:
+    """Where z-score statistics were taken: inside the ROI masks, or over nonzero voxels."""
+    if normalization == "none":
+        return None
+    return "roi" if all(case.roi is not None for case in cases) else "nonzero"
 
 
 def training_volumes(cases: list[Case], num_classes: int) -> dict[int, tuple[float, float, float]]:
