@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import threading
 
 import numpy as np
 import pytest
@@ -138,6 +139,30 @@ def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path, tiny_data
     kept = config.run_dir / "Networks" / "tiny_Epoch1.pt"
     assert load_checkpoint(kept)["epoch"] == 1
     assert not (config.run_dir / "Networks" / "tiny_Epoch2.pt").exists()
+
+
+def _prefetch_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("livianet-batches")]
+
+
+def test_an_epoch_left_by_an_error_stops_its_prefetch_thread(tmp_path, tiny_dataset, monkeypatch):
+    """The error's traceback keeps the epoch's frame (and its batch stream) alive; not its thread."""
+    from livianet.training import losses
+
+    config = load_training_config(write_tiny_ini(tmp_path, tiny_dataset, epochs=1))
+    original = losses.SegmentationLoss.forward
+    calls = {"n": 0}
+
+    def poisoned(self, logits, target, model):
+        calls["n"] += 1
+        value = original(self, logits, target, model)
+        return value * float("nan") if calls["n"] == 2 else value  # mid sub-epoch
+
+    monkeypatch.setattr(losses.SegmentationLoss, "forward", poisoned)
+    with pytest.raises(TrainingError, match="batch 2") as caught:
+        train(config, _options())
+    assert caught.value.__traceback__ is not None  # the frames are still referenced
+    assert _prefetch_threads() == []
 
 
 def test_non_finite_loss_can_skip_batches(tmp_path, tiny_dataset, monkeypatch):

@@ -67,8 +67,10 @@ def run_train(args: argparse.Namespace) -> int:
 
     try:
         result = train(config, options)
-    finally:
-        distributed.shutdown()
+    except BaseException:
+        distributed.shutdown(wait=False)
+        raise
+    distributed.shutdown()
     if not distributed.env_info().is_main:
         return 0
     if result.last_checkpoint is not None:

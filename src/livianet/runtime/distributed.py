@@ -7,6 +7,7 @@ in a single process.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from dataclasses import dataclass
@@ -60,14 +61,40 @@ def init(device: torch.device) -> DistInfo:
         backend = "nccl" if device.type == "cuda" else "gloo"
         if device.type == "cuda":
             torch.cuda.set_device(device)
+        _import_before_the_group()
         _dist().init_process_group(backend=backend)
         logger.info("process %d of %d joined (%s)", info.rank, info.world_size, backend)
     return info
 
 
-def shutdown() -> None:
-    if _initialized():
-        _dist().destroy_process_group()
+def _import_before_the_group() -> None:
+    """Import, while no group exists, the module that would otherwise keep the group alive.
+
+    ``torch.distributed.nn.functional`` (imported by ``DistributedDataParallel``'s
+    constructor) binds ``group.WORLD`` as default arguments when it is imported. Imported
+    after ``init_process_group``, those defaults hold the group past
+    ``destroy_process_group``: its gloo threads then live on until the interpreter tears
+    the module down at exit, and a gloo thread that needs the GIL then (a tensor or callback
+    of the last collectives) calls ``pthread_exit`` inside C++ and aborts the process
+    ("terminate called without an active exception"). Imported first, the defaults are None.
+    """
+    import torch.distributed.nn.functional  # noqa: F401
+
+
+def shutdown(wait: bool = True) -> None:
+    """Leave the process group: after every process arrives (``wait``), destroy it now.
+
+    Destroying it here, with the interpreter whole, joins its threads; see
+    :func:`_import_before_the_group` for what happens when a group outlives this call.
+    Pass ``wait=False`` after an error: the other processes may never reach the barrier.
+    """
+    if not _initialized():
+        return
+    dist = _dist()
+    if wait:
+        dist.barrier()
+    gc.collect()  # a DistributedDataParallel in a reference cycle still holds the group
+    dist.destroy_process_group()
 
 
 def barrier() -> None:

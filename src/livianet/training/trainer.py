@@ -119,10 +119,11 @@ def train(config: TrainingConfig, options: TrainOptions | None = None) -> TrainR
         check_writable(paths.networks, min_free_bytes=64 << 20)
     distributed.barrier()
     with run_log(paths.log if info.is_main else None):
-        try:
-            return _train(config, options, device, info, paths)
-        finally:
-            distributed.barrier()
+        result = _train(config, options, device, info, paths)
+    # Every process has finished (rank 0 has written the run) before any returns. Not after an
+    # error: the others may never arrive, and torchrun stops them when this one exits.
+    distributed.barrier()
+    return result
 
 
 def _model_and_state(
