@@ -136,6 +136,55 @@ def test_documented_cpu_command_runs(tmp_path, tiny_dataset, nproc):
     assert (tmp_path / "out" / "TinyRun" / "Networks" / "tiny_Epoch1.pt").exists()
 
 
+BATCH_NORM_HARNESS = """
+import os, sys, torch
+from livianet.runtime import distributed
+
+distributed.init(torch.device("cpu"))
+rank = int(os.environ["RANK"])
+x = torch.load(sys.argv[1], weights_only=True)[rank * 3 : (rank + 1) * 3].requires_grad_()
+norm = distributed.CpuSyncBatchNorm(2, momentum=1.0)  # running stats = this batch's
+with torch.no_grad():
+    norm.weight.copy_(torch.tensor([0.5, 1.5]))
+    norm.bias.copy_(torch.tensor([0.1, -0.2]))
+out = norm(x)
+weights = torch.arange(2 * out.numel()).view(6, *out.shape[1:]).sin()[rank * 3 : (rank + 1) * 3]
+(out * weights).sum().backward()  # the two losses add up to the single process's
+torch.save(
+    {"out": out.detach(), "grad": x.grad, "mean": norm.running_mean, "var": norm.running_var},
+    sys.argv[2] + f"/rank{rank}.pt",
+)
+distributed.shutdown()
+"""
+
+
+def test_cpu_sync_batch_norm_with_a_large_mean_matches_one_process(tmp_path):
+    """Activations of 1e4 + N(0, 1): E[x^2] - E[x]^2 in float32 loses their variance entirely."""
+    x = 1e4 + torch.randn(6, 2, 5, 5, 5, generator=torch.Generator().manual_seed(0))
+    torch.save(x, tmp_path / "x.pt")
+    harness = tmp_path / "harness.py"
+    harness.write_text(textwrap.dedent(BATCH_NORM_HARNESS))
+    _run([*TORCHRUN, str(harness), str(tmp_path / "x.pt"), str(tmp_path)], tmp_path)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+
+    whole = x.clone().requires_grad_()
+    reference = torch.nn.BatchNorm3d(2, momentum=1.0)
+    with torch.no_grad():
+        reference.weight.copy_(torch.tensor([0.5, 1.5]))
+        reference.bias.copy_(torch.tensor([0.1, -0.2]))
+    out = reference(whole)
+    (out * torch.arange(out.numel()).view_as(out).sin()).sum().backward()
+    assert float(reference.running_var.min()) > 0.9  # the data's variance is 1
+    for rank in ranks:
+        torch.testing.assert_close(rank["var"], reference.running_var, rtol=1e-3, atol=1e-4)
+        torch.testing.assert_close(rank["mean"], reference.running_mean, rtol=1e-6, atol=1e-3)
+    torch.testing.assert_close(
+        torch.cat([r["out"] for r in ranks]), out.detach(), atol=2e-3, rtol=0
+    )
+    grads = torch.cat([r["grad"] for r in ranks])
+    torch.testing.assert_close(grads, whole.grad, atol=1e-3, rtol=1e-3)
+
+
 THREADS_HARNESS = """
 import os, sys
 from livianet.config import load_training_config
