@@ -68,9 +68,9 @@ def run_train(args: argparse.Namespace) -> int:
     try:
         result = train(config, options)
     except BaseException:
-        distributed.shutdown(wait=False)
+        distributed.shutdown()
         raise
-    distributed.shutdown()
+    distributed.shutdown(wait=True)
     if not distributed.env_info().is_main:
         return 0
     if result.last_checkpoint is not None:

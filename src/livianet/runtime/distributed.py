@@ -81,12 +81,12 @@ def _import_before_the_group() -> None:
     import torch.distributed.nn.functional  # noqa: F401
 
 
-def shutdown(wait: bool = True) -> None:
-    """Leave the process group: after every process arrives (``wait``), destroy it now.
+def shutdown(wait: bool = False) -> None:
+    """Leave the process group: destroy it now, after every process arrives when ``wait``.
 
     Destroying it here, with the interpreter whole, joins its threads; see
     :func:`_import_before_the_group` for what happens when a group outlives this call.
-    Pass ``wait=False`` after an error: the other processes may never reach the barrier.
+    Wait only on success: after an error the other processes may never reach the barrier.
     """
     if not _initialized():
         return
