@@ -163,6 +163,18 @@ def test_unequal_folder_counts(capsys, tmp_path, tiny_dataset):
     _fails(capsys, _train(write_tiny_ini(tmp_path, tiny_dataset)), "different numbers of files")
 
 
+def test_a_label_of_another_subject(capsys, tmp_path, tiny_dataset):
+    """MR_Img1..3 beside GT_Img1, GT_Img2, GT_Img4: case 2 would train on another subject's label."""
+    (tiny_dataset / "Label" / "GT_Img3.nii.gz").rename(tiny_dataset / "Label" / "GT_Img4.nii.gz")
+    _fails(
+        capsys,
+        _train(write_tiny_ini(tmp_path, tiny_dataset)),
+        "MR_Img3.nii.gz and ",
+        "GT_Img4.nii.gz pair by sorted position",
+        "different subjects",
+    )
+
+
 def test_missing_checkpoint(capsys, tmp_path, tiny_dataset):
     _fails(
         capsys,

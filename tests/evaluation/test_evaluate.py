@@ -153,6 +153,23 @@ def test_pair_folders_in_the_original_layout(tmp_path: Path) -> None:
         pair_files(pred_dir, gt_dir)
 
 
+def test_last_resort_pairing_drops_only_role_prefixes(tmp_path: Path) -> None:
+    """``subj01_scan`` and ``subj02_scan`` differ by subject, not by role: they never pair."""
+    data = np.zeros((2, 2, 2), np.uint8)
+    pred_dir, gt_dir = tmp_path / "pred", tmp_path / "gt"
+    save(pred_dir / "Segmentation_subj01_scan.nii.gz", data)
+    save(gt_dir / "subj02_scan.nii.gz", data)
+    with pytest.raises(DataError, match=r"no ground truth in .*gt for Segmentation_subj01_scan"):
+        pair_files(pred_dir, gt_dir)
+    (pred_dir / "Segmentation_subj01_scan.nii.gz").unlink()
+    save(pred_dir / "Segmentation_T1_subj01_scan.nii.gz", data)
+    save(gt_dir / "mask_subj01_scan.nii.gz", data)  # role prefixes on both sides: they pair
+    pairs = pair_files(pred_dir, gt_dir)
+    assert [(p.name, g.name) for p, g in pairs] == [
+        ("Segmentation_T1_subj01_scan.nii.gz", "mask_subj01_scan.nii.gz")
+    ]
+
+
 def test_pair_two_files(tmp_path: Path) -> None:
     data = np.zeros((2, 2, 2), np.uint8)
     pred, gt = save(tmp_path / "a.nii", data), save(tmp_path / "b.nii", data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import threading
 
 import numpy as np
 import pytest
@@ -42,9 +43,12 @@ def test_training_writes_checkpoints_and_reports(tiny_ini):
         "livianet_version",
         "format_version",
         "metrics",
-        "rng",
+        "seed",
+        "scaler_state",  # empty: no fp16 loss scaling on the CPU
     ):
         assert key in state, key
+    # No random-generator state: each sub-epoch reseeds from (seed, epoch, sub-epoch).
+    assert "rng" not in state and state["seed"] == 3 and state["scaler_state"] == {}
     assert state["epoch"] == 2 and state["normalization"] == "zscore"
     rows = list(csv.DictReader(open(config.run_dir / "tiny_metrics.csv")))
     assert [r["epoch"] for r in rows] == ["1", "2"]
@@ -74,6 +78,53 @@ def test_resume_ends_with_the_same_weights(tmp_path, tiny_dataset):
         assert torch.equal(a[key], b[key]), key
     history = load_checkpoint(result.last_checkpoint)["metrics"]
     assert [row["epoch"] for row in history] == [1, 2, 3]
+
+
+def test_resume_restores_the_fp16_loss_scale(tmp_path, tiny_dataset, monkeypatch):
+    """fp16 runs on CUDA only; a CPU scaler that grows every 3 steps stands in for it."""
+    from livianet.training import trainer
+
+    monkeypatch.setattr(
+        trainer,
+        "_grad_scaler",
+        lambda precision, device: torch.amp.GradScaler("cpu", init_scale=256.0, growth_interval=3),
+    )
+    whole = load_training_config(write_tiny_ini(tmp_path / "a", tiny_dataset, epochs=2))
+    train(whole, _options())
+    first = load_training_config(write_tiny_ini(tmp_path / "b", tiny_dataset, epochs=1))
+    train(first, _options())
+    rest = load_training_config(write_tiny_ini(tmp_path / "b", tiny_dataset, epochs=2))
+    result = train(rest, _options(resume=first.run_dir / "Networks" / "tiny_Epoch1.pt"))
+    after_one = load_checkpoint(first.run_dir / "Networks" / "tiny_Epoch1.pt")["scaler_state"]
+    assert after_one["scale"] == 256.0 * 2**2  # 8 steps: grown twice
+    resumed = load_checkpoint(result.last_checkpoint)["scaler_state"]
+    assert resumed == load_checkpoint(whole.run_dir / "Networks" / "tiny_Epoch2.pt")["scaler_state"]
+    assert resumed["scale"] == 256.0 * 2**5
+
+
+def test_resume_after_a_time_budget_starts_the_next_epoch(tmp_path, tiny_dataset, caplog):
+    """What docs/reliability.md states: the cut epoch counts as done; its rest is never trained."""
+    whole = load_training_config(write_tiny_ini(tmp_path / "a", tiny_dataset, epochs=2))
+    train(whole, _options())
+    short = load_training_config(write_tiny_ini(tmp_path / "b", tiny_dataset, epochs=2))
+    cut = train(short, _options(time_budget_s=0.0))  # the deadline passes after the first step
+    assert cut.epochs_completed == 1 and cut.history[0]["cut_short"]
+    with caplog.at_level("WARNING", logger="livianet"):
+        result = train(short, _options(resume=cut.last_checkpoint))
+    assert "epoch 1 was cut short" in caplog.text and "resuming starts at epoch 2" in caplog.text
+    assert [row["epoch"] for row in result.history] == [1, 2]
+    a = _final_weights(whole.run_dir / "Networks" / "tiny_Epoch2.pt")
+    b = _final_weights(result.last_checkpoint)
+    assert any(not torch.equal(a[key], b[key]) for key in a)  # not the uninterrupted run
+
+
+def test_resume_with_another_seed_is_warned_about(tmp_path, tiny_dataset, caplog):
+    ini = write_tiny_ini(tmp_path, tiny_dataset, epochs=1)
+    done = train(load_training_config(ini), _options())
+    ini.write_text(ini.read_text().replace("seed = 3", "seed = 4"))
+    with caplog.at_level("WARNING", logger="livianet"):
+        train(load_training_config(ini), _options(resume=done.last_checkpoint))
+    assert "trained with seed 3, the config now says 4" in caplog.text
 
 
 def test_refuses_to_start_over_an_existing_run(tiny_ini):
@@ -138,6 +189,30 @@ def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path, tiny_data
     kept = config.run_dir / "Networks" / "tiny_Epoch1.pt"
     assert load_checkpoint(kept)["epoch"] == 1
     assert not (config.run_dir / "Networks" / "tiny_Epoch2.pt").exists()
+
+
+def _prefetch_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("livianet-batches")]
+
+
+def test_an_epoch_left_by_an_error_stops_its_prefetch_thread(tmp_path, tiny_dataset, monkeypatch):
+    """The error's traceback keeps the epoch's frame (and its batch stream) alive; not its thread."""
+    from livianet.training import losses
+
+    config = load_training_config(write_tiny_ini(tmp_path, tiny_dataset, epochs=1))
+    original = losses.SegmentationLoss.forward
+    calls = {"n": 0}
+
+    def poisoned(self, logits, target, model):
+        calls["n"] += 1
+        value = original(self, logits, target, model)
+        return value * float("nan") if calls["n"] == 2 else value  # mid sub-epoch
+
+    monkeypatch.setattr(losses.SegmentationLoss, "forward", poisoned)
+    with pytest.raises(TrainingError, match="batch 2") as caught:
+        train(config, _options())
+    assert caught.value.__traceback__ is not None  # the frames are still referenced
+    assert _prefetch_threads() == []
 
 
 def test_non_finite_loss_can_skip_batches(tmp_path, tiny_dataset, monkeypatch):

@@ -67,8 +67,10 @@ def run_train(args: argparse.Namespace) -> int:
 
     try:
         result = train(config, options)
-    finally:
+    except BaseException:
         distributed.shutdown()
+        raise
+    distributed.shutdown(wait=True)
     if not distributed.env_info().is_main:
         return 0
     if result.last_checkpoint is not None:

@@ -25,7 +25,7 @@ def _add_runtime(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device",
         default="auto",
-        help="auto, cpu, cuda or cuda:N (default: auto; under torchrun, the GPU of LOCAL_RANK)",
+        help="auto, cpu, cuda or cuda:N (default: auto; auto and cuda take the GPU of LOCAL_RANK; no cuda:N under torchrun)",
     )
     parser.add_argument(
         "--threads",

@@ -121,7 +121,8 @@ def _data_keys(section: str, indexes: tuple[Key, ...]) -> tuple[Key, ...]:
             v.path_list,
             REQUIRED,
             "Folder of input images; a JSON list of folders gives one input channel per folder "
-            "(files paired by sorted position).",
+            "(files paired by sorted position; the subjects their names give, without a role prefix "
+            "such as MR_/GT_/ROI_, must agree).",
         ),
         Key(
             section,

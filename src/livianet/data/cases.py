@@ -17,7 +17,13 @@ from livianet.config import DataConfig
 from livianet.data.geometry import GridPlan, ModelGrid, plan_grid
 from livianet.data.orientation import affine_for_codes, check_affine
 from livianet.errors import DataError
-from livianet.io import Volume, list_volume_files, load_volume, strip_volume_suffix
+from livianet.io import (
+    Volume,
+    list_volume_files,
+    load_volume,
+    strip_volume_suffix,
+    subject_id,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -98,14 +104,52 @@ def folder_problems(data: DataConfig) -> list[str]:
         problems.append(
             f"folders hold different numbers of files: {listing}; cases pair by sorted position"
         )
+    elif len(listings) > 1:
+        first, *others = listings.values()
+        problems += [p for other in others if (p := subject_problem(first, other)) is not None]
     return problems
+
+
+_warned_unpaired: set[tuple[Path, Path]] = set()
+
+
+def subject_problem(images: list[Path], others: list[Path]) -> str | None:
+    """A sentence naming the first two files that pair by position but name different subjects.
+
+    Subjects come from the names (:func:`livianet.io.subject_id`: no suffix, no role prefix
+    such as ``MR_``/``GT_``/``ROI_``). When no position agrees, the names follow no common
+    pattern: pairing stays positional, with a warning.
+    """
+    ids = [(subject_id(a.name), subject_id(b.name)) for a, b in zip(images, others, strict=True)]
+    wrong = [i for i, (a, b) in enumerate(ids) if a != b]
+    if not wrong:
+        return None
+    if len(wrong) == len(ids):
+        key = (images[0].parent, others[0].parent)
+        if key not in _warned_unpaired:
+            _warned_unpaired.add(key)
+            logger.warning(
+                "%s and %s: file names share no subject (%s / %s): pairing by sorted position",
+                *key,
+                images[0].name,
+                others[0].name,
+            )
+        return None
+    i = wrong[0]
+    return (
+        f"{images[i]} and {others[i]} pair by sorted position (case {i}) but name different "
+        f"subjects ({ids[i][0]!r} and {ids[i][1]!r}): a file is missing, extra or misnamed"
+    )
 
 
 def all_cases(data: DataConfig) -> list[CaseFiles]:
     """The files of every case in the folders, paired by sorted position.
 
+    The subjects the names give (:func:`subject_problem`) must agree at every position.
+
     Raises:
-        DataError: a folder is missing or empty, or the counts differ.
+        DataError: a folder is missing or empty, the counts differ, or two files of a case
+            name different subjects.
     """
     problems = folder_problems(data)
     if problems:

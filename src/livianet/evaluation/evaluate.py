@@ -38,6 +38,7 @@ from livianet.io import (
     label_name,
     list_volume_files,
     load_volume,
+    strip_role_prefix,
     strip_volume_suffix,
     write_csv,
 )
@@ -84,7 +85,8 @@ def pair_files(pred: str | os.PathLike[str], gt: str | os.PathLike[str]) -> list
     that, its name without a leading ``Segmentation_``; failing that, a GT name
     equal after removing the ``.nii``/``.nii.gz``/``.mat`` suffix from both;
     failing that, the original's layout: ``Segmentation_MR_Img5.mat`` pairs
-    with ``GT_Img5.mat`` (the names after the first ``_`` agree).
+    with ``GT_Img5.mat`` (the names agree without a known role prefix such as
+    ``MR_``/``GT_``; :data:`livianet.io.ROLE_PREFIXES`).
     Files starting with ``ProbMap_`` are skipped; GT files without a
     prediction are ignored.
 
@@ -370,9 +372,12 @@ def _only(pred: Path, found: list[Path]) -> Path:
 
 
 def _role_free(stem: str) -> str | None:
-    """``Img5`` from ``MR_Img5`` or ``GT_Img5``: the original's layout names files by role."""
-    role, sep, rest = stem.partition("_")
-    return rest if sep and role and rest else None
+    """``Img5`` from ``MR_Img5`` or ``GT_Img5``; None without a known role prefix.
+
+    Only the roles of :data:`livianet.io.ROLE_PREFIXES` are dropped: ``subj01_scan`` keeps
+    its subject and never pairs with ``subj02_scan``.
+    """
+    return strip_role_prefix(stem)
 
 
 def _kind(path: Path) -> str:

@@ -1,7 +1,14 @@
 """Files in and out: volumes (NIfTI, ``.mat``), output names, label names, CSV tables."""
 
 from livianet.io.label_names import label_name, left_right_pairs, load_label_names, write_dseg
-from livianet.io.naming import output_name, probability_path, segmentation_path
+from livianet.io.naming import (
+    ROLE_PREFIXES,
+    output_name,
+    probability_path,
+    segmentation_path,
+    strip_role_prefix,
+    subject_id,
+)
 from livianet.io.tables import csv_cell, write_csv
 from livianet.io.volumes import (
     VOLUME_SUFFIXES,
@@ -17,6 +24,7 @@ from livianet.io.volumes import (
 )
 
 __all__ = [
+    "ROLE_PREFIXES",
     "VOLUME_SUFFIXES",
     "Volume",
     "csv_cell",
@@ -31,7 +39,9 @@ __all__ = [
     "probability_path",
     "save_volume",
     "segmentation_path",
+    "strip_role_prefix",
     "strip_volume_suffix",
+    "subject_id",
     "volume_format",
     "voxel_spacing",
     "write_csv",

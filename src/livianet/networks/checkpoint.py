@@ -150,25 +150,32 @@ def training_checkpoint(
     model_state: dict[str, Any],
     meta: ModelMeta,
     optimizer_state: dict[str, Any],
+    scaler_state: dict[str, Any],
     config: dict[str, Any],
     metrics: list[dict[str, Any]],
     best: dict[str, Any],
     frozen_layers: list[str],
     seed: int,
 ) -> dict[str, Any]:
-    """Every entry of a checkpoint written during training: enough to resume exactly and to segment."""
+    """Every entry of a checkpoint written during training: enough to resume exactly and to segment.
+
+    ``scaler_state`` is the fp16 gradient scaler's (empty when no scaler runs). No random
+    generator state: every draw of a sub-epoch derives from ``(seed, epoch, sub-epoch)``, and
+    each sub-epoch reseeds torch, so the ``seed`` is all a resumed run needs.
+    """
     return {
         "network_name": network_name,
         "epoch": epoch,
         "model_config": to_plain(model_config),
         "model_state": model_state,
         "optimizer_state": optimizer_state,
+        "scaler_state": dict(scaler_state),
         "config": config,
         **meta.to_state(),
         "metrics": metrics,
         "best": dict(best),
         "frozen_layers": list(frozen_layers),
-        "rng": {"torch": torch.get_rng_state(), "seed": seed},
+        "seed": int(seed),
     }
 
 

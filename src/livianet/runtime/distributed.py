@@ -7,6 +7,7 @@ in a single process.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from dataclasses import dataclass
@@ -60,14 +61,40 @@ def init(device: torch.device) -> DistInfo:
         backend = "nccl" if device.type == "cuda" else "gloo"
         if device.type == "cuda":
             torch.cuda.set_device(device)
+        _import_before_the_group()
         _dist().init_process_group(backend=backend)
         logger.info("process %d of %d joined (%s)", info.rank, info.world_size, backend)
     return info
 
 
-def shutdown() -> None:
-    if _initialized():
-        _dist().destroy_process_group()
+def _import_before_the_group() -> None:
+    """Import, while no group exists, the module that would otherwise keep the group alive.
+
+    ``torch.distributed.nn.functional`` (imported by ``DistributedDataParallel``'s
+    constructor) binds ``group.WORLD`` as default arguments when it is imported. Imported
+    after ``init_process_group``, those defaults hold the group past
+    ``destroy_process_group``: its gloo threads then live on until the interpreter tears
+    the module down at exit, and a gloo thread that needs the GIL then (a tensor or callback
+    of the last collectives) calls ``pthread_exit`` inside C++ and aborts the process
+    ("terminate called without an active exception"). Imported first, the defaults are None.
+    """
+    import torch.distributed.nn.functional  # noqa: F401
+
+
+def shutdown(wait: bool = False) -> None:
+    """Leave the process group: destroy it now, after every process arrives when ``wait``.
+
+    Destroying it here, with the interpreter whole, joins its threads; see
+    :func:`_import_before_the_group` for what happens when a group outlives this call.
+    Wait only on success: after an error the other processes may never reach the barrier.
+    """
+    if not _initialized():
+        return
+    dist = _dist()
+    if wait:
+        dist.barrier()
+    gc.collect()  # a DistributedDataParallel in a reference cycle still holds the group
+    dist.destroy_process_group()
 
 
 def barrier() -> None:
@@ -98,40 +125,94 @@ def shard(items: list, info: DistInfo) -> list:
     return items[info.rank :: info.world_size]
 
 
+class _AllGather(torch.autograd.Function):
+    """Every process's ``tensor``, stacked ``(world_size, *shape)``; gradients flow back to each.
+
+    The gradient of a process's input sums what every process's loss says about it.
+    """
+
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:
+        dist = _dist()
+        ctx.rank = dist.get_rank()
+        tensor = tensor.contiguous()
+        parts = [torch.empty_like(tensor) for _ in range(dist.get_world_size())]
+        dist.all_gather(parts, tensor)
+        return torch.stack(parts)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.contiguous()
+        _dist().all_reduce(grad)
+        return grad[ctx.rank]
+
+
+def merge_moments(
+    counts: torch.Tensor, means: torch.Tensor, m2s: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and biased variance of the union of groups (Chan et al.'s parallel algorithm).
+
+    ``counts`` is ``(G, 1)``; ``means`` and ``m2s`` (sums of squared deviations, each about
+    its group's own mean) are ``(G, C)``. No ``E[x^2] - E[x]^2``: that cancels in float32
+    when activations are large beside their spread.
+
+    >>> x = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], dtype=torch.float64)
+    >>> mean, var = merge_moments(
+    ...     torch.tensor([[1.0], [2.0]], dtype=torch.float64),
+    ...     torch.stack([x[:1].mean(0), x[1:].mean(0)]),
+    ...     torch.stack([torch.zeros(2, dtype=torch.float64), ((x[1:] - x[1:].mean(0)) ** 2).sum(0)]),
+    ... )
+    >>> mean.tolist(), var.tolist() == x.var(0, unbiased=False).tolist()
+    ([3.0, 4.0], True)
+    """
+    total = counts.sum()
+    mean = (counts * means).sum(0) / total
+    m2 = m2s.sum(0) + (counts * (means - mean).square()).sum(0)
+    return mean, m2 / total
+
+
 class CpuSyncBatchNorm(torch.nn.BatchNorm3d):
     """Batch norm whose training statistics span every process, on the CPU (gloo).
 
-    ``torch.nn.SyncBatchNorm`` runs on GPUs only. This one all-reduces the
-    per-channel sums and sums of squares (differentiably), so N processes
-    normalise exactly like one process holding the whole global batch.
+    ``torch.nn.SyncBatchNorm`` runs on GPUs only. Here each process computes, per channel,
+    its count, mean and sum of squared deviations about that mean; one (differentiable)
+    all-gather shares them and :func:`merge_moments` combines them, as ``SyncBatchNorm``
+    does, so N processes normalise like one process holding the whole global batch.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and _initialized() and _dist().get_world_size() > 1):
             return super().forward(x)
-        from torch.distributed.nn.functional import all_reduce
-
         channels = x.shape[1]
         dims = [0, *range(2, x.dim())]
+        shape = [1, channels] + [1] * (x.dim() - 2)
         values = x.float()
-        count = torch.tensor([values.numel() / channels], dtype=torch.float32, device=x.device)
-        stats = all_reduce(torch.cat([values.sum(dims), (values * values).sum(dims), count]))
-        total = stats[-1]
-        mean = stats[:channels] / total
-        var = (stats[channels : 2 * channels] / total - mean * mean).clamp_min(0.0)
+        local_mean = values.mean(dims)
+        local_m2 = (values - local_mean.view(shape)).square().sum(dims)
+        count = torch.tensor([values.numel() // channels], dtype=torch.float64, device=x.device)
+        stats = torch.cat([local_mean.double(), local_m2.double(), count])
+        gathered = _AllGather.apply(stats)  # (world_size, 2 * channels + 1)
+        counts = gathered[:, -1:]
+        mean, var = merge_moments(counts, gathered[:, :channels], gathered[:, channels:-1])
+        total = counts.sum()
         if self.track_running_stats and self.running_mean is not None:
             with torch.no_grad():
-                momentum = self.momentum if self.momentum is not None else 0.1
-                unbiased = var.detach() * (total / (total - 1).clamp_min(1.0))
-                self.running_mean.lerp_(mean.detach(), momentum)
-                self.running_var.lerp_(unbiased, momentum)
                 self.num_batches_tracked.add_(1)
-        shape = [1, channels] + [1] * (x.dim() - 2)
-        scale = torch.rsqrt(var + self.eps)
+                momentum = (  # None: a cumulative average, as in BatchNorm
+                    self.momentum
+                    if self.momentum is not None
+                    else 1.0 / float(self.num_batches_tracked)
+                )
+                unbiased = var * (total / (total - 1).clamp_min(1.0))
+                self.running_mean.lerp_(mean.to(self.running_mean.dtype), momentum)
+                self.running_var.lerp_(unbiased.to(self.running_var.dtype), momentum)
+        scale = torch.rsqrt(var + self.eps).float()
         if self.affine:
             scale = scale * self.weight
-        shift = -mean * scale + (self.bias if self.affine else 0.0)
-        return (values * scale.view(shape) + shift.view(shape)).to(x.dtype)
+        out = (values - mean.float().view(shape)) * scale.view(shape)
+        if self.affine:
+            out = out + self.bias.view(shape)
+        return out.to(x.dtype)
 
 
 def synchronise_batch_norm(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:

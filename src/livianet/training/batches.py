@@ -149,7 +149,11 @@ def subepoch_batches(
     world_size: int = 1,
     prefetch: bool = True,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Batches of one sub-epoch for process ``rank``; the next is cut while the current trains."""
+    """Batches of one sub-epoch for process ``rank``; the next is cut while the current trains.
+
+    Close the generator when leaving it early (``contextlib.closing``): that stops its
+    prefetch thread then, rather than whenever the suspended generator is collected.
+    """
     rng = subepoch_rng(train.seed, epoch, sub_epoch)
     steps = steps_per_subepoch(train, world_size)
     global_batch = train.batch_size * world_size
@@ -167,12 +171,15 @@ def subepoch_batches(
         for step in range(steps):
             yield build(step)
         return
-    with concurrent.futures.ThreadPoolExecutor(
+    pool = concurrent.futures.ThreadPoolExecutor(
         max_workers=1, thread_name_prefix="livianet-batches"
-    ) as pool:
+    )
+    try:
         pending = pool.submit(build, 0) if steps else None
         for step in range(steps):
             assert pending is not None
             batch = pending.result()
             pending = pool.submit(build, step + 1) if step + 1 < steps else None
             yield batch
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

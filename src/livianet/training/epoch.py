@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import sys
@@ -64,7 +65,7 @@ def train_epoch(session: Session, epoch: int, planned_epochs: int) -> EpochStats
         if sub and _past(session):
             return EpochStats(_mean(losses), samples * info.world_size, compute, cut_short=True)
         torch.manual_seed(torch_seed(train_cfg.seed, epoch, sub))
-        batches = subepoch_batches(
+        stream = subepoch_batches(
             session.prepared,
             train_cfg,
             session.config.model,
@@ -74,29 +75,33 @@ def train_epoch(session: Session, epoch: int, planned_epochs: int) -> EpochStats
             info.world_size,
         )
         title = f"epoch {epoch + 1}/{train_cfg.num_epochs} sub {sub + 1}/{train_cfg.num_subepochs}"
-        bar = _progress(batches, steps, title, session.progress and info.is_main)
-        for step, (images, targets) in enumerate(bar):
-            if step and _past(session):
-                return EpochStats(_mean(losses), samples * info.world_size, compute, cut_short=True)
-            rate = learning_rate(
-                train_cfg.optim, epoch, (sub * steps + step) / total_steps, planned_epochs
-            )
-            set_learning_rate(session.optimizer, train_cfg.optim, rate)
-            tick = time.perf_counter()
-            value = _step(
-                session,
-                images,
-                targets,
-                f"epoch {epoch + 1}, sub-epoch {sub + 1}, batch {step + 1}",
-            )
-            compute += time.perf_counter() - tick
-            if value is None:
-                continue
-            losses.append(value)
-            samples += images.shape[0]
-            if hasattr(bar, "set_postfix"):
-                rate_s = samples * info.world_size / max(bar.format_dict["elapsed"], 1e-9)
-                bar.set_postfix(loss=f"{value:.4f}", samples_s=f"{rate_s:.1f}")
+        # Closed on every way out (the deadline, an error): its prefetch thread ends here.
+        with contextlib.closing(stream) as batches:
+            bar = _progress(batches, steps, title, session.progress and info.is_main)
+            for step, (images, targets) in enumerate(bar):
+                if step and _past(session):
+                    return EpochStats(
+                        _mean(losses), samples * info.world_size, compute, cut_short=True
+                    )
+                rate = learning_rate(
+                    train_cfg.optim, epoch, (sub * steps + step) / total_steps, planned_epochs
+                )
+                set_learning_rate(session.optimizer, train_cfg.optim, rate)
+                tick = time.perf_counter()
+                value = _step(
+                    session,
+                    images,
+                    targets,
+                    f"epoch {epoch + 1}, sub-epoch {sub + 1}, batch {step + 1}",
+                )
+                compute += time.perf_counter() - tick
+                if value is None:
+                    continue
+                losses.append(value)
+                samples += images.shape[0]
+                if hasattr(bar, "set_postfix"):
+                    rate_s = samples * info.world_size / max(bar.format_dict["elapsed"], 1e-9)
+                    bar.set_postfix(loss=f"{value:.4f}", samples_s=f"{rate_s:.1f}")
     return EpochStats(_mean(losses), samples * info.world_size, compute)
 
 

@@ -113,10 +113,11 @@ def train(config: TrainingConfig, options: TrainOptions | None = None) -> TrainR
         check_writable(paths.networks, min_free_bytes=64 << 20)
     distributed.barrier()
     with run_log(paths.log if info.is_main else None):
-        try:
-            return _train(config, options, device, info, paths)
-        finally:
-            distributed.barrier()
+        result = _train(config, options, device, info, paths)
+    # Every process has finished (rank 0 has written the run) before any returns. Not after an
+    # error: the others may never arrive, and torchrun stops them when this one exits.
+    distributed.barrier()
+    return result
 
 
 def _model_and_state(
@@ -168,6 +169,9 @@ def _session(
             raise CheckpointError(
                 f"{options.resume}: optimiser state does not fit this optimiser ({exc})"
             ) from None
+    scaler = _grad_scaler(precision, device)
+    if state is not None:
+        _restore_scaler(scaler, state, options.resume)
     loss_fn = SegmentationLoss(
         config.train.loss, config.model.num_classes, config.train.class_weights, optim.l1, optim.l2
     )
@@ -177,7 +181,7 @@ def _session(
         core=model,
         frozen=frozen,
         optimizer=optimizer,
-        scaler=torch.amp.GradScaler("cuda", enabled=precision == "fp16" and device.type == "cuda"),
+        scaler=scaler,
         loss_fn=loss_fn.to(device),
         prepared=prepared,
         device=device,
@@ -186,6 +190,48 @@ def _session(
         progress=options.progress,
     )
     return session, state
+
+
+def _grad_scaler(precision: str, device: torch.device) -> torch.amp.GradScaler:
+    """Loss scaling for fp16 on CUDA; a disabled scaler (a no-op) otherwise."""
+    return torch.amp.GradScaler("cuda", enabled=precision == "fp16" and device.type == "cuda")
+
+
+def _restore_scaler(scaler: torch.amp.GradScaler, state: dict[str, Any], path: Path | None) -> None:
+    """The loss scale (and its growth counter) where the checkpoint's run left them."""
+    saved = state.get("scaler_state") or {}
+    if not scaler.is_enabled():
+        return
+    if not saved:
+        logger.info("%s holds no fp16 loss scale: starting from the default scale", path)
+        return
+    try:
+        scaler.load_state_dict(saved)
+    except (RuntimeError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{path}: gradient-scaler state does not load ({exc})") from None
+
+
+def _warn_about_inexact_resume(
+    state: dict[str, Any], train_cfg, path: Path | None, start_epoch: int
+) -> None:
+    """A resumed run is the uninterrupted one only from a whole epoch and with the same seed."""
+    saved_seed = state.get("seed")
+    if saved_seed is not None and int(saved_seed) != train_cfg.seed:
+        logger.warning(
+            "%s was trained with seed %s, the config now says %d: the resumed run draws other patches than the original would have",
+            path,
+            saved_seed,
+            train_cfg.seed,
+        )
+    metrics = state.get("metrics") or []
+    if metrics and metrics[-1].get("cut_short"):
+        logger.warning(
+            "%s: epoch %d was cut short by the time budget; resuming starts at epoch %d, so the rest of epoch %d is never trained",
+            path,
+            start_epoch,
+            start_epoch + 1,
+            start_epoch,
+        )
 
 
 def _train(
@@ -219,6 +265,7 @@ def _train(
     }
     if state:
         logger.info("resuming from %s after epoch %d", options.resume, start_epoch)
+        _warn_about_inexact_resume(state, train_cfg, options.resume, start_epoch)
     if start_epoch >= train_cfg.num_epochs:
         logger.info(
             "already trained %d of %d epochs: nothing to do", start_epoch, train_cfg.num_epochs
@@ -283,6 +330,7 @@ def _train(
                     record,
                     session.core,
                     session.optimizer,
+                    session.scaler,
                     epoch + 1,
                     history,
                     best,
