@@ -81,6 +81,7 @@ def write_intensity_checkpoint(
         model_state=model.state_dict(),
         meta=meta,
         optimizer_state={},
+        scaler_state={},
         config={"folder_name": "intensity"},
         metrics=[],
         best={},
