@@ -16,7 +16,13 @@ NEEDS = [
     ("torch", "dynamo=False", "networks/export.py", "2.5", "torch.onnx.export's dynamo keyword"),
     ("torch", "torch.amp.GradScaler(", "training/trainer.py", "2.3", "the device-generic scaler"),
     ("torch", "weights_only=True", "networks/checkpoint.py", "1.13", "torch.load's weights_only"),
-    ("nibabel", "rescale_affine", "data/spatial.py", "3.1", "nibabel.affines.rescale_affine"),
+    (
+        "numpy",
+        "rng.standard_normal(size=patch.shape, dtype=",
+        "training/augment.py",
+        "1.17",
+        "numpy.random.Generator",
+    ),  # fmt: skip
 ]
 
 

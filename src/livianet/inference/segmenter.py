@@ -18,19 +18,27 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from livianet.data import check_same_grid, normalise_intensities
 from livianet.data.geometry import Box, GridPlan, ModelGrid, plan_grid
-from livianet.data.orientation import left_right_axis
-from livianet.data.spatial import voxel_sizes
+from livianet.data.orientation import left_right_axis, orientation_of
+from livianet.data.spatial import spacing_differs, voxel_sizes
 from livianet.errors import CheckpointError, ConfigError, DataError
+from livianet.inference.averaging import (
+    average_on_grid,
+    dense,
+    foreground_box,
+    mirrored_back,
+    sub_box,
+)
 from livianet.inference.inputs import ScanInput, as_volume
 from livianet.inference.postprocess import keep_largest_component
 from livianet.inference.predictor import InferenceSettings, prepare_for_inference
+from livianet.inference.result import Geometry, SegmentationResult
 from livianet.inference.tiling import segment_volume
 from livianet.io import Volume, label_name
 from livianet.networks import Checkpoint, ModelMeta
@@ -39,70 +47,7 @@ from livianet.runtime import resolve_device, resolve_precision
 logger = logging.getLogger(__name__)
 
 MAX_SPACING_RATIO = 3.0  # scans coarser than this times the model's voxel size are refused
-FOREGROUND_MASS = 0.1  # model voxels with less foreground probability cannot win the argmax
 ORIENTATION_KEY = "orientation"  # [Training Images] key naming .mat axis codes
-
-
-@dataclass(frozen=True)
-class Geometry:
-    """The grid a scan came on and the one it was segmented in."""
-
-    orientation: str
-    spacing: tuple[float, float, float]
-    shape: tuple[int, int, int]
-    model_orientation: str | None
-    model_spacing: tuple[float, float, float]
-    reoriented: bool
-    resampled: bool
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "orientation": self.orientation,
-            "spacing": [round(s, 6) for s in self.spacing],
-            "shape": list(self.shape),
-            "model_orientation": self.model_orientation,
-            "model_spacing": [round(s, 6) for s in self.model_spacing],
-            "reoriented": self.reoriented,
-            "resampled": self.resampled,
-        }
-
-
-@dataclass
-class SegmentationResult:
-    """One scan's segmentation, on the scan's own grid.
-
-    Attributes:
-        labels: integer label map with the scan's shape.
-        probabilities: ``(K, X, Y, Z)`` float32 class probabilities (when asked for).
-        volumes: mm3 per structure name (labels ``1..K-1``).
-        geometry: the scan's grid and the model's.
-        warnings: what the caller should know (geometry, intensities).
-        source: the scan as read (its affine and header: outputs go on its grid).
-    """
-
-    labels: np.ndarray
-    probabilities: np.ndarray | None
-    volumes: dict[str, float]
-    geometry: Geometry
-    warnings: list[str]
-    source: Volume
-    label_names: dict[int, str] = field(default_factory=dict)
-
-    @property
-    def affine(self) -> np.ndarray:
-        return self.source.affine
-
-    @property
-    def label_image(self) -> Any:
-        """The label map as a nibabel image on the scan's grid (MGH for ``.mgz`` scans)."""
-        import nibabel as nib
-
-        data = self.labels.astype(np.int32 if self.labels.max(initial=0) > 255 else np.uint8)
-        if isinstance(self.source.header, nib.freesurfer.mghformat.MGHHeader):
-            return nib.MGHImage(data, self.affine)
-        image = nib.Nifti1Image(data, self.affine)
-        image.header.set_intent("label")
-        return image
 
 
 @dataclass(frozen=True)
@@ -320,7 +265,7 @@ class Segmenter:
             labels = cleaned
         plan = plans[0]
         geometry = Geometry(
-            orientation="".join(_codes(source.affine)),
+            orientation=orientation_of(source.affine),
             spacing=voxel_sizes(source.affine),
             shape=source.spatial_shape,
             model_orientation=self.members[0].meta.orientation if known else None,
@@ -359,8 +304,6 @@ class Segmenter:
                     "for this model; pass --force to segment it anyway"
                 )
             if not resample and plan.model_spacing != tuple(member.meta.spacing):
-                from livianet.data.spatial import spacing_differs
-
                 if spacing_differs(spacing, member.meta.spacing):
                     warnings.append(
                         f"voxel size {_mm(spacing)} mm differs from the model's "
@@ -416,38 +359,17 @@ class Segmenter:
                 probs, box = self._probabilities(member, image, roi_m, mirrored)
                 runs += 1
                 if not want_probabilities:
-                    region = _foreground_box(probs, box)
+                    region = foreground_box(probs, box)
                     if region is None:
                         continue
-                    probs, box = _sub_box(probs, box, region)
+                    probs, box = sub_box(probs, box, region)
                 pieces.append(plan.probabilities_to_input(probs, box))
         shape = first.oriented_shape
-        dtype = np.uint8 if self.num_classes <= 256 else np.int32
-        labels = np.zeros(shape, dtype=dtype)
-        dense = None
+        labels, mean, union = average_on_grid(pieces, runs, self.num_classes, shape)
+        probabilities = None
         if want_probabilities:
-            dense = np.zeros((self.num_classes, *shape), dtype=np.float32)
-            dense[0] = 1.0
-        if pieces:
-            union = (
-                tuple(min(box[0][a] for _, box in pieces) for a in range(3)),
-                tuple(max(box[1][a] for _, box in pieces) for a in range(3)),
-            )
-            size = tuple(b - a for a, b in zip(*union, strict=True))
-            total = np.zeros((self.num_classes, *size), dtype=np.float32)
-            total[0] = runs
-            for probs, box in pieces:
-                local = tuple(slice(a - u, b - u) for a, b, u in zip(*box, union[0], strict=True))
-                total[(slice(None), *local)] += probs
-                total[(0, *local)] -= 1.0
-            total /= runs
-            window = tuple(slice(a, b) for a, b in zip(*union, strict=True))
-            labels[window] = total.argmax(axis=0)
-            if dense is not None:
-                dense[(slice(None), *window)] = total
-        return first.oriented_to_input(labels), (
-            first.oriented_to_input(dense) if dense is not None else None
-        )
+            probabilities = first.oriented_to_input(dense(mean, union, self.num_classes, shape))
+        return first.oriented_to_input(labels), probabilities
 
     def _probabilities(
         self, member: _Member, image: np.ndarray, roi: np.ndarray | None, mirrored: bool
@@ -460,14 +382,9 @@ class Segmenter:
         flipped = np.ascontiguousarray(np.flip(image, axis=axis + 1))
         flipped_roi = np.ascontiguousarray(np.flip(roi, axis=axis)) if roi is not None else None
         result = self._run(member, flipped, flipped_roi, probabilities=True)
-        back = np.flip(result.probabilities, axis=axis + 1)
-        swapped = back.copy()
-        for left, right in member.meta.label_pairs:
-            swapped[left], swapped[right] = back[right], back[left]
-        (start, stop), n = result.box, image.shape[axis + 1]
-        start, stop = list(start), list(stop)
-        start[axis], stop[axis] = n - stop[axis], n - start[axis]
-        return swapped, (tuple(start), tuple(stop))  # type: ignore[return-value]
+        return mirrored_back(
+            result.probabilities, result.box, axis, image.shape[axis + 1], member.meta.label_pairs
+        )
 
 
 def segment(
@@ -505,37 +422,6 @@ def _is_pair(value: Any) -> bool:
         and np.asarray(value[1]).shape == (4, 4)
         and np.asarray(value[0]).ndim >= 3
     )
-
-
-def _foreground_box(probabilities: np.ndarray, box: tuple) -> tuple | None:
-    """Model-grid box (absolute) of the voxels whose foreground could win, grown by 2; None if none.
-
-    Outside it every voxel has background probability above ``1 - FOREGROUND_MASS``,
-    and so does any linear interpolation of such voxels: the argmax there is background.
-    """
-    foreground = probabilities[0] < 1.0 - FOREGROUND_MASS
-    if not foreground.any():
-        return None
-    coords = [
-        np.flatnonzero(foreground.any(axis=tuple(a for a in range(3) if a != i))) for i in range(3)
-    ]
-    start = tuple(max(int(c[0]) - 2, 0) + o for c, o in zip(coords, box[0], strict=True))
-    stop = tuple(
-        min(int(c[-1]) + 3, n) + o
-        for c, n, o in zip(coords, probabilities.shape[1:], box[0], strict=True)
-    )
-    return start, stop
-
-
-def _sub_box(probabilities: np.ndarray, box: tuple, region: tuple) -> tuple[np.ndarray, tuple]:
-    local = tuple(slice(a - o, b - o) for a, b, o in zip(region[0], region[1], box[0], strict=True))
-    return probabilities[(slice(None), *local)], region
-
-
-def _codes(affine: np.ndarray) -> tuple[str, ...]:
-    from livianet.data.orientation import orientation_of
-
-    return tuple(orientation_of(affine))
 
 
 def _mm(values: Sequence[float]) -> str:

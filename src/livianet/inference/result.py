@@ -1,0 +1,72 @@
+"""What segmenting one scan gives back: labels on the scan's grid, volumes, and the geometry used."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from livianet.io import Volume
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """The grid a scan came on and the one it was segmented in."""
+
+    orientation: str
+    spacing: tuple[float, float, float]
+    shape: tuple[int, int, int]
+    model_orientation: str | None
+    model_spacing: tuple[float, float, float]
+    reoriented: bool
+    resampled: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "orientation": self.orientation,
+            "spacing": [round(s, 6) for s in self.spacing],
+            "shape": list(self.shape),
+            "model_orientation": self.model_orientation,
+            "model_spacing": [round(s, 6) for s in self.model_spacing],
+            "reoriented": self.reoriented,
+            "resampled": self.resampled,
+        }
+
+
+@dataclass
+class SegmentationResult:
+    """One scan's segmentation, on the scan's own grid.
+
+    Attributes:
+        labels: integer label map with the scan's shape.
+        probabilities: ``(K, X, Y, Z)`` float32 class probabilities (when asked for).
+        volumes: mm3 per structure name (labels ``1..K-1``).
+        geometry: the scan's grid and the model's.
+        warnings: what the caller should know (geometry, intensities).
+        source: the scan as read (its affine and header: outputs go on its grid).
+    """
+
+    labels: np.ndarray
+    probabilities: np.ndarray | None
+    volumes: dict[str, float]
+    geometry: Geometry
+    warnings: list[str]
+    source: Volume
+    label_names: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def affine(self) -> np.ndarray:
+        return self.source.affine
+
+    @property
+    def label_image(self) -> Any:
+        """The label map as a nibabel image on the scan's grid (MGH for ``.mgz`` scans)."""
+        import nibabel as nib
+
+        data = self.labels.astype(np.int32 if self.labels.max(initial=0) > 255 else np.uint8)
+        if isinstance(self.source.header, nib.freesurfer.mghformat.MGHHeader):
+            return nib.MGHImage(data, self.affine)
+        image = nib.Nifti1Image(data, self.affine)
+        image.header.set_intent("label")
+        return image
