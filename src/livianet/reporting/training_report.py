@@ -6,18 +6,14 @@ written after each epoch and one rebuilt later by ``livianet report RUN`` are th
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import os
-import re
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from livianet.atomic import write_text_atomic
-from livianet.errors import DataError, LivianetError
 from livianet.reporting.charts import Series, hex_colour, line_chart
 from livianet.reporting.drawing import label_colour
 from livianet.reporting.html import (
@@ -33,86 +29,18 @@ from livianet.reporting.html import (
     table,
     tag,
 )
-from livianet.reporting.machine import MACHINE_PREFIX, machine_info
-from livianet.reporting.run_log import CONFIG_PREFIX
+from livianet.reporting.machine import machine_info
+from livianet.reporting.training_run import (
+    DICE_PREFIX,
+    LOG_TAIL,
+    NETWORKS,
+    REPORT_NAME,
+    TrainingRun,
+    read_training_run,
+    shown_path,
+)
 
 logger = logging.getLogger(__name__)
-
-REPORT_NAME = "report.html"
-NETWORKS = "Networks"
-_DICE_PREFIX = "val_dice_"
-_EPOCH_FILE = re.compile(r"^(?P<network>.+)_Epoch(?P<epoch>\d+)\.pt$")
-_BEST_FILE = re.compile(r"^(?P<network>.+)_best\.pt$")
-_VERSIONS = re.compile(
-    r"livianet (?P<livianet>\S+), torch (?P<torch>\S+), numpy (?P<numpy>\S+), "
-    r"python (?P<python>\S+); device (?P<device>\S+), precision (?P<precision>\S+), "
-    r"seed (?P<seed>-?\d+)"
-)
-_STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)")
-_STOPS = ("time budget of", "early stopping", "already trained", "resuming from")
-_LOG_TAIL = 40  # log lines shown at the end of the report
-
-
-@dataclass(frozen=True)
-class CheckpointFile:
-    path: Path
-    epoch: int | None  # None for <network>_best.pt
-    size: int
-    modified: float
-
-
-@dataclass(frozen=True)
-class Session:
-    """One start of training in this folder, as its log records it."""
-
-    started: str
-    versions: dict[str, str]
-    machine: dict[str, Any]
-
-
-@dataclass
-class TrainingRun:
-    """What a run folder holds, read once."""
-
-    run_dir: Path
-    network: str
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    checkpoints: list[CheckpointFile] = field(default_factory=list)
-    state: dict[str, Any] = field(default_factory=dict)  # the latest readable checkpoint's entries
-    state_source: Path | None = None
-    config: dict[str, Any] | None = None
-    config_source: str = ""
-    sessions: list[Session] = field(default_factory=list)
-    events: list[str] = field(default_factory=list)  # stops, resumes, warnings and errors
-    stop: str | None = None  # why the latest session stopped, if it has
-    log_tail: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def label_names(self) -> dict[int, str]:
-        names = self.state.get("label_names") or {}
-        return {int(k): str(v) for k, v in names.items() if str(k).lstrip("-").isdigit()}
-
-    @property
-    def best(self) -> dict[str, Any]:
-        """``{"dice", "epoch", "stale"}`` from the checkpoint, else from the metrics table."""
-        stored = self.state.get("best")
-        if isinstance(stored, dict) and stored.get("epoch") is not None:
-            return stored
-        scored = [
-            (as_float(r.get("val_dice_mean")), r.get("epoch"))
-            for r in self.rows
-            if as_float(r.get("val_dice_mean")) is not None
-        ]
-        if not scored:
-            return {"dice": None, "epoch": None, "stale": None}
-        dice, epoch = max(scored, key=lambda item: item[0])
-        return {"dice": dice, "epoch": epoch, "stale": None}
-
-    @property
-    def planned_epochs(self) -> int | None:
-        value = ((self.config or {}).get("train") or {}).get("num_epochs")
-        return value if isinstance(value, int) else None
 
 
 def write_training_report(run_dir: str | os.PathLike[str], network: str | None = None) -> Path:
@@ -132,150 +60,6 @@ def write_training_report(run_dir: str | os.PathLike[str], network: str | None =
 
 
 # ----------------------------------------------------------------------------- reading
-
-
-def read_training_run(run_dir: str | os.PathLike[str], network: str | None = None) -> TrainingRun:
-    folder = Path(run_dir)
-    if not (folder / NETWORKS).is_dir() and not list(folder.glob("*_metrics.csv")):
-        raise DataError(f"{folder}: not a training run folder (no {NETWORKS}/ inside)")
-    name = network or _network_name(folder)
-    run = TrainingRun(folder, name)
-    run.rows = _read_metrics(folder / f"{name}_metrics.csv", run.problems)
-    run.checkpoints = _checkpoint_files(folder / NETWORKS, name)
-    _read_state(run)
-    if not run.rows and isinstance(run.state.get("metrics"), list):
-        run.rows = [dict(r) for r in run.state["metrics"] if isinstance(r, dict)]
-    _read_log(run, folder / f"{name}.log")
-    if isinstance(run.state.get("config"), dict):
-        run.config, run.config_source = run.state["config"], _shown(run.state_source, folder)
-    return run
-
-
-def _network_name(folder: Path) -> str:
-    """The network whose files are newest (a folder normally holds one)."""
-    found: dict[str, float] = {}
-    candidates = list(folder.glob("*_metrics.csv"))
-    if (folder / NETWORKS).is_dir():
-        candidates += list((folder / NETWORKS).iterdir())
-    for path in candidates:
-        match = _EPOCH_FILE.match(path.name) or _BEST_FILE.match(path.name)
-        name = match.group("network") if match else None
-        if name is None and path.name.endswith("_metrics.csv"):
-            name = path.name[: -len("_metrics.csv")]
-        if name:
-            try:
-                found[name] = max(found.get(name, 0.0), path.stat().st_mtime)
-            except OSError:
-                continue
-    if not found:
-        raise DataError(f"{folder}: no checkpoints or metrics table of any network inside")
-    if len(found) > 1:
-        logger.info("%s holds several networks (%s): reporting the newest", folder, sorted(found))
-    return max(found, key=lambda n: found[n])
-
-
-def _read_metrics(path: Path, problems: list[str]) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            rows = [dict(row) for row in csv.DictReader(handle)]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        problems.append(f"{path.name}: cannot read ({exc})")
-        return []
-    for row in rows:
-        for key, value in row.items():
-            number = as_float(value)
-            if number is not None:
-                row[key] = int(number) if key == "epoch" else number
-    return rows
-
-
-def _checkpoint_files(folder: Path, network: str) -> list[CheckpointFile]:
-    if not folder.is_dir():
-        return []
-    files = []
-    for path in folder.iterdir():
-        epoch_match = _EPOCH_FILE.match(path.name)
-        if epoch_match and epoch_match.group("network") == network:
-            epoch: int | None = int(epoch_match.group("epoch"))
-        elif path.name == f"{network}_best.pt":
-            epoch = None
-        else:
-            continue
-        try:
-            stat = path.stat()
-        except OSError:
-            continue
-        files.append(CheckpointFile(path, epoch, stat.st_size, stat.st_mtime))
-    return sorted(files, key=lambda f: (f.epoch is None, f.epoch or 0))
-
-
-def _read_state(run: TrainingRun) -> None:
-    """The newest readable checkpoint: it carries the best epoch, names and config so far."""
-    from livianet.networks import load_checkpoint
-
-    ordered = sorted(run.checkpoints, key=lambda f: (f.epoch is not None, f.epoch or 0))[::-1]
-    for file in ordered:
-        try:
-            state = load_checkpoint(file.path)
-        except LivianetError as exc:
-            run.problems.append(str(exc))
-            continue
-        run.state = {k: v for k, v in state.items() if k not in ("optimizer_state", "rng")}
-        run.state_source = file.path
-        return
-
-
-def _read_log(run: TrainingRun, path: Path) -> None:
-    if not path.is_file():
-        return
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError as exc:
-        run.problems.append(f"{path.name}: cannot read ({exc.strerror or exc})")
-        return
-    shown = []
-    for line in lines:
-        if line.startswith(CONFIG_PREFIX):
-            try:
-                config = json.loads(line[len(CONFIG_PREFIX) :])
-            except json.JSONDecodeError:
-                continue
-            if isinstance(config, dict):
-                run.config, run.config_source = config, path.name
-            continue
-        if line.startswith(MACHINE_PREFIX):
-            try:
-                machine = json.loads(line[len(MACHINE_PREFIX) :])
-            except json.JSONDecodeError:
-                continue
-            if run.sessions and isinstance(machine, dict):
-                run.sessions[-1].machine.update(machine)
-            continue
-        shown.append(line)
-        versions = _VERSIONS.search(line)
-        if versions:
-            stamp = _STAMP.match(line)
-            run.sessions.append(Session(stamp.group(1) if stamp else "", versions.groupdict(), {}))
-            run.stop = None
-        elif " WARNING " in line or " ERROR " in line or any(s in line for s in _STOPS):
-            run.events.append(line)
-            if any(s in line for s in _STOPS[:2]):
-                run.stop = _message(line)
-    run.log_tail = shown[-_LOG_TAIL:]
-
-
-def _shown(path: Path | None, base: Path) -> str:
-    if path is None:
-        return ""
-    try:
-        return path.relative_to(base).as_posix()
-    except ValueError:
-        return str(path)
-
-
-# ----------------------------------------------------------------------------- rendering
 
 
 def render_training_report(run: TrainingRun) -> Markup:
@@ -331,18 +115,13 @@ def _summary(run: TrainingRun) -> Markup:
     return join(items)
 
 
-def _message(line: str) -> str:
-    """A log line without its time stamp, level and logger name."""
-    return line.split(": ", 1)[1] if _STAMP.match(line) and ": " in line else line
-
-
 def _dice_keys(rows: list[dict[str, Any]]) -> list[str]:
     keys: dict[str, None] = {}
     for row in rows:
         for key in row:
-            if key.startswith(_DICE_PREFIX) and key != "val_dice_mean":
+            if key.startswith(DICE_PREFIX) and key != "val_dice_mean":
                 keys[key] = None
-    suffix = len(_DICE_PREFIX)
+    suffix = len(DICE_PREFIX)
     return sorted(
         keys,
         key=lambda k: (not k[suffix:].isdigit(), int(k[suffix:]) if k[suffix:].isdigit() else 0, k),
@@ -350,7 +129,7 @@ def _dice_keys(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def _structure(key: str, names: dict[int, str]) -> str:
-    suffix = key[len(_DICE_PREFIX) :]
+    suffix = key[len(DICE_PREFIX) :]
     return names.get(int(suffix), f"label {suffix}") if suffix.isdigit() else suffix
 
 
@@ -372,7 +151,7 @@ def _charts(rows: list[dict[str, Any]], names: dict[int, str]) -> Markup:
     log_loss = bool(losses) and min(losses) > 0 and max(losses) > 10 * min(losses)
     dice = []
     for position, key in enumerate(_dice_keys(rows), start=1):
-        suffix = key[len(_DICE_PREFIX) :]
+        suffix = key[len(DICE_PREFIX) :]
         label = int(suffix) if suffix.isdigit() and int(suffix) > 0 else position
         dice.append(
             Series(
@@ -483,7 +262,7 @@ def _checkpoint_table(run: TrainingRun) -> Markup:
     if best_epoch is not None:
         notes.append(f"Best: epoch {best_epoch} ({NETWORKS}/{run.network}_best.pt is its copy).")
     if run.state_source is not None:
-        notes.append(f"Details below read from {_shown(run.state_source, run.run_dir)}.")
+        notes.append(f"Details below read from {shown_path(run.state_source, run.run_dir)}.")
     return join(
         [
             table(columns, body, row_classes=classes, table_id="checkpoints"),
@@ -606,7 +385,7 @@ def _log_section(run: TrainingRun) -> Markup:
     parts = []
     if run.events:
         parts.append(tag("h3", "Stops, resumes, warnings and errors"))
-        parts.append(tag("pre", "\n".join(run.events[-_LOG_TAIL:]), class_="log"))
+        parts.append(tag("pre", "\n".join(run.events[-LOG_TAIL:]), class_="log"))
     if run.log_tail:
         parts.append(
             tag(
