@@ -218,3 +218,33 @@ def test_tta_and_an_ensemble_through_the_command_line(tmp_path, checkpoint, scan
     np.testing.assert_array_equal(result, both.segment(t1, tta=True).labels)
     assert not np.array_equal(result, both.segment(t1).labels)  # the mirror changed something
     assert _segment(checkpoint, t1, "--out", tmp_path / "bad", "--orientation", "XYZ") == 1
+
+
+def test_original_label_codes_round_trip(tmp_path):
+    """``livianet labels`` writes its mapping; training picks it up; --original-labels writes the codes."""
+    from conftest import write_dataset, write_tiny_ini
+
+    data = write_dataset(tmp_path / "data", num_cases=3)
+    codes = {0: 0, 1: 10, 2: 11, 3: 49}
+    for path in (data / "Label").iterdir():
+        image = nib.load(str(path))
+        original = np.vectorize(codes.get)(np.asarray(image.dataobj)).astype(np.int16)
+        nib.save(nib.Nifti1Image(original, image.affine), str(path))
+    assert main(["labels", str(data / "Label"), str(data / "Consecutive"), "4"]) == 0
+    assert json.loads((data / "Consecutive" / "label_mapping.json").read_text()) == {
+        "0": 0, "10": 1, "11": 2, "49": 3}  # fmt: skip
+    (data / "Label").rename(data / "Original")
+    (data / "Consecutive").rename(data / "Label")
+    ini = write_tiny_ini(tmp_path, data, epochs=2)
+    assert main(["-q", "train", str(ini), "--device", "cpu"]) == 0
+    checkpoint = tmp_path / "out" / "TinyRun" / "Networks" / "tiny_Epoch2.pt"
+    image = data / "MR" / "MR_Img3.nii.gz"
+    assert _segment(checkpoint, image, "--out", tmp_path / "plain") == 0
+    assert _segment(checkpoint, image, "--out", tmp_path / "codes", "--original-labels") == 0
+    plain = np.asarray(nib.load(str(tmp_path / "plain" / "Segmentation_MR_Img3.nii.gz")).dataobj)
+    coded = np.asarray(nib.load(str(tmp_path / "codes" / "Segmentation_MR_Img3.nii.gz")).dataobj)
+    np.testing.assert_array_equal(coded, np.vectorize(codes.get)(plain))
+    assert plain.max() > 0 and coded.max() >= 10  # structures found, and written as codes
+    assert "49\t" in (tmp_path / "codes" / "dseg.tsv").read_text()
+    no_mapping = write_intensity_checkpoint(tmp_path / "none.pt")
+    assert _segment(no_mapping, image, "--out", tmp_path / "x", "--original-labels") == 1

@@ -287,3 +287,26 @@ def test_torchrun_training_exits_cleanly_under_load(tmp_path, scans_96):
 @pytest.mark.slow
 def test_torchrun_training_exits_cleanly_under_load_soak(tmp_path, scans_96):
     _train_repeatedly_under_load(tmp_path, scans_96, runs=25)
+
+
+def test_a_bad_scan_under_torchrun_is_listed_and_the_others_gathered(tmp_path, tiny_dataset):
+    from ideal_model import write_intensity_checkpoint
+
+    checkpoint = write_intensity_checkpoint(tmp_path / "ideal.pt")
+    images = sorted((tiny_dataset / "MR").iterdir())
+    broken = tmp_path / "broken.nii.gz"
+    broken.write_bytes(b"not a scan")
+    out = tmp_path / "seg"
+    command = [*TORCHRUN, "-m", "livianet", "segment", str(checkpoint), *map(str, images),
+               str(broken), "--out", str(out), "--device", "cpu", "--no-report"]  # fmt: skip
+    done = subprocess.run(
+        command, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode != 0  # the batch reports its failure (torchrun adds its own summary)
+    assert "livianet: error: 1 of 4 scans failed" in done.stderr
+    failures = (out / "failures.csv").read_text().splitlines()
+    assert len(failures) == 2 and str(broken) in failures[1]
+    volumes = (out / "volumes.csv").read_text().splitlines()
+    assert len(volumes) == 1 + len(images)  # every good scan, gathered from both ranks
+    for image in images:
+        assert (out / f"Segmentation_{image.name}").exists()

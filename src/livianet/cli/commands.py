@@ -146,6 +146,7 @@ def run_segment(args: argparse.Namespace) -> int:
         force=args.force,
         skip_existing=args.skip_existing,
         report=not args.no_report,
+        original_labels=args.original_labels,
     )
     from livianet.runtime import distributed
 

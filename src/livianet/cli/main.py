@@ -156,6 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="segment scans whose voxels are more than 3x the model's",
     )
     segment.add_argument(
+        "--original-labels",
+        action="store_true",
+        help="write the labels' original codes (before `livianet labels` made them consecutive)",
+    )
+    segment.add_argument(
         "--no-report",
         action="store_true",
         help="skip report.html, qc.csv and the per-scan mosaics",

@@ -147,6 +147,17 @@ def _data_keys(section: str, indexes: tuple[Key, ...]) -> tuple[Key, ...]:
         ),
         Key(
             section,
+            "labelMapping",
+            "label_mapping",
+            v.path_or_none,
+            None,
+            "A `label_mapping.json` (original code: consecutive label) stored with the model, so "
+            "that `segment --original-labels` writes the original codes; absent: the label folder's "
+            "own `label_mapping.json` (as `livianet labels` writes it), if any.",
+            "new",
+        ),
+        Key(
+            section,
             "orientation",
             "orientation",
             v.axis_codes_or_none,

@@ -47,6 +47,7 @@ def _data_config(file: Path, section: str, values: dict, data_root: Path | None)
         label_folder=_resolve_folder(file, values["label_folder"], data_root),
         roi_folder=_resolve_folder(file, values["roi_folder"], data_root),
         orientation=values["orientation"],
+        label_mapping=_resolve_folder(file, values["label_mapping"], None),
     )
 
 

@@ -188,6 +188,7 @@ class DataConfig:
     label_folder: Path | None
     roi_folder: Path | None
     orientation: str | None = None  # axis codes of .mat arrays (None: unknown, used as stored)
+    label_mapping: Path | None = None  # label_mapping.json: original codes of the labels
 
 
 @dataclass(frozen=True)

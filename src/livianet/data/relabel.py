@@ -90,6 +90,38 @@ def relabel(labels: np.ndarray, mapping: dict[int, int]) -> np.ndarray:
     return targets[positions].reshape(labels.shape)
 
 
+MAPPING_FILE = "label_mapping.json"  # written beside relabelled maps; read by training
+
+
+def read_label_mapping(path: Path, num_classes: int | None = None) -> dict[int, int]:
+    """``{consecutive label: original code}`` from a ``label_mapping.json`` (original -> consecutive).
+
+    Raises:
+        DataError: unreadable, not an object of integers, two codes on one label,
+            or labels outside ``0..num_classes-1``.
+    """
+    try:
+        content = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read the label mapping ({exc})") from None
+    if not isinstance(content, dict):
+        raise DataError(
+            f'{path}: expected an object such as {{"10": 1, "49": 5}} (original: consecutive)'
+        )
+    inverse: dict[int, int] = {}
+    for original, label in content.items():
+        if not (str(original).lstrip("-").isdigit() and isinstance(label, int) and label >= 0):
+            raise DataError(f"{path}: entry {original!r}: {label!r}: expected integer codes")
+        if label in inverse:
+            raise DataError(
+                f"{path}: label {label} comes from both {inverse[label]} and {original}"
+            )
+        if num_classes is not None and label >= num_classes:
+            raise DataError(f"{path}: label {label} is >= n_classes = {num_classes}")
+        inverse[label] = int(original)
+    return inverse
+
+
 def output_file(folder: Path, source: Path, fmt: str | None, prefix: str = "") -> Path:
     """``folder/<prefix><name>`` in ``fmt``: ``nifti``, ``mat``, or the source's when None."""
     stem = strip_volume_suffix(source.name)
@@ -148,7 +180,7 @@ def process_label_folder(
         save_volume(relabelled, target, volume, kind="label")
         logger.info("%s -> %s", path.name, target)
     write_text_atomic(
-        out_dir / "label_mapping.json",
+        out_dir / MAPPING_FILE,
         json.dumps({str(k): v for k, v in mapping.items()}, indent=2) + "\n",
     )
     return mapping

@@ -22,7 +22,7 @@ import numpy as np
 
 from livianet.atomic import check_writable, write_text_atomic
 from livianet.data import load_label
-from livianet.errors import LivianetError
+from livianet.errors import ConfigError, LivianetError
 from livianet.inference.inputs import as_volume
 from livianet.inference.jobs import Job, place_outputs
 from livianet.inference.postprocess import structure_components
@@ -64,6 +64,7 @@ class SegmentOptions:
     force: bool = False
     skip_existing: bool = False
     report: bool = True  # report.html, qc.csv and a mosaic per scan
+    original_labels: bool = False  # write the labels' codes from before `livianet labels`
 
 
 @dataclass
@@ -108,6 +109,12 @@ def segment_files(
     info = distributed.init(segmenter.settings.device)
     check_writable(out_dir)
     names = options.names or segmenter.label_names or None
+    if options.original_labels and not segmenter.members[0].meta.original_labels:
+        raise ConfigError(
+            f"--original-labels: {members[0].path} records no original label codes (train on "
+            "labels made consecutive by `livianet labels`, which writes label_mapping.json, or "
+            "name one with labelMapping in [Training Images])"
+        )
     jobs = place_outputs(cases, out_dir)
     mine = distributed.shard(jobs, info)
     previous = _previous_scans(out_dir) if options.skip_existing else {}
@@ -148,7 +155,9 @@ def segment_files(
     if info.enabled:
         report = _gather(report, info.is_main)
     if info.is_main:
-        _write_run_files(report, out_dir, names, segmenter, members, options.report)
+        _write_run_files(
+            report, out_dir, names, segmenter, members, options.report, options.original_labels
+        )
     return report
 
 
@@ -189,8 +198,11 @@ def _write_outputs(
     source = result.source
     report = SegmentReport()
     image_name = _image_name(job, out_dir)
+    written = result.labels
+    if options.original_labels:
+        written = original_codes(result.labels, segmenter.members[0].meta.original_labels)
     segmentation = save_volume(
-        result.labels, segmentation_path(job.out_dir, job.image), source, kind="label"
+        written, segmentation_path(job.out_dir, job.image), source, kind="label"
     )
     report.outputs.append(segmentation)
     if result.probabilities is not None:
@@ -231,6 +243,18 @@ def _write_outputs(
         }
     )
     return report
+
+
+def original_codes(labels: np.ndarray, mapping: dict[int, int]) -> np.ndarray:
+    """Each label replaced by its original code (labels without one keep their value).
+
+    >>> original_codes(np.array([0, 1, 2]), {0: 0, 1: 10, 2: 49}).tolist()
+    [0, 10, 49]
+    """
+    table = np.arange(max(int(labels.max(initial=0)), max(mapping, default=0)) + 1, dtype=np.int64)
+    for label, code in mapping.items():
+        table[label] = code
+    return table[labels]
 
 
 def _volume_row(
@@ -341,6 +365,7 @@ def _write_run_files(
     segmenter: Segmenter,
     checkpoints: list[Checkpoint],
     report_html: bool = True,
+    original_labels: bool = False,
 ) -> None:
     from livianet.evaluation import write_metrics_csv
 
@@ -355,7 +380,8 @@ def _write_run_files(
         write_csv(report.failures, out_dir / FAILURES, ["input", "error"])
     elif (out_dir / FAILURES).exists():
         (out_dir / FAILURES).unlink()  # a rerun that fixed them leaves no stale list
-    write_dseg(out_dir / "dseg.tsv", names, segmenter.num_classes)
+    mapping = segmenter.members[0].meta.original_labels if original_labels else {}
+    write_dseg(out_dir / "dseg.tsv", names, segmenter.num_classes, mapping)
     meta = segmenter.members[0].meta
     manifest = {
         "livianet_version": __version__,

@@ -132,11 +132,15 @@ def _parse_label(text: str) -> int | None:
 
 
 def write_dseg(
-    path: str | os.PathLike[str], names: Mapping[int, str] | None, num_classes: int
+    path: str | os.PathLike[str],
+    names: Mapping[int, str] | None,
+    num_classes: int,
+    codes: Mapping[int, int] | None = None,
 ) -> Path:
     """BIDS-style ``dseg.tsv`` (``index``, ``name``) for labels ``0..num_classes-1``, atomically.
 
     Labels without a name get ``label_<n>``; 0 is ``Background`` unless named.
+    ``codes`` gives the index written for each label (original codes).
     """
     from livianet.atomic import write_text_atomic
 
@@ -144,7 +148,8 @@ def write_dseg(
     for label in range(num_classes):
         default = "Background" if label == 0 else None
         name = names.get(label, default) if names else default
-        rows.append(f"{label}\t{name or label_name(names, label)}")
+        index = (codes or {}).get(label, label)
+        rows.append(f"{index}\t{name or label_name(names, label)}")
     target = Path(path)
     write_text_atomic(target, "\n".join(rows) + "\n")
     return target

@@ -50,6 +50,8 @@ class ModelMeta:
         label_pairs: left/right label pairs (flip augmentation, ``--tta``).
         training_volumes: per label, ``(min, mean, max)`` volume in mm3 over
             the training label maps (for quality-control flags).
+        original_labels: per label, the code it had before ``livianet labels``
+            made labels consecutive (``segment --original-labels``).
     """
 
     normalization: str = "none"
@@ -66,6 +68,7 @@ class ModelMeta:
     stored_orientation: str | None = None
     label_pairs: tuple[tuple[int, int], ...] = ()
     training_volumes: dict[int, tuple[float, float, float]] = field(default_factory=dict)
+    original_labels: dict[int, int] = field(default_factory=dict)  # label -> its original code
 
     def to_state(self) -> dict[str, Any]:
         """The checkpoint entries, as plain types (``weights_only`` loading reads them)."""
@@ -82,6 +85,7 @@ class ModelMeta:
             "stored_orientation": self.stored_orientation,
             "label_pairs": [list(pair) for pair in self.label_pairs],
             "training_volumes": {str(k): list(v) for k, v in self.training_volumes.items()},
+            "original_labels": {str(k): v for k, v in self.original_labels.items()},
         }
 
     @classmethod
@@ -104,6 +108,9 @@ class ModelMeta:
             label_pairs=tuple(tuple(p) for p in state.get("label_pairs") or ()),  # type: ignore[misc]
             training_volumes={
                 int(k): tuple(v) for k, v in (state.get("training_volumes") or {}).items()
+            },
+            original_labels={
+                int(k): int(v) for k, v in (state.get("original_labels") or {}).items()
             },
         )
 

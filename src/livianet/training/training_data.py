@@ -18,6 +18,7 @@ from livianet.config import TrainingConfig
 from livianet.data import Case, check_channels, list_cases, normalised, read_case, to_model_grid
 from livianet.data.geometry import ModelGrid
 from livianet.data.orientation import CANONICAL, reorientation
+from livianet.data.relabel import MAPPING_FILE, read_label_mapping
 from livianet.data.spatial import voxel_sizes
 from livianet.errors import DataError, TrainingError
 from livianet.io import left_right_pairs
@@ -118,7 +119,21 @@ def model_meta(
         stored_orientation=config.data.orientation,
         label_pairs=train.augment.flip_label_pairs or left_right_pairs(names),
         training_volumes=training_volumes(cases, config.model.num_classes),
+        original_labels=original_labels(config),
     )
+
+
+def original_labels(config: TrainingConfig) -> dict[int, int]:
+    """The labels' original codes: the ``labelMapping`` file, else the label folder's own."""
+    path = config.data.label_mapping
+    if path is None and config.data.label_folder is not None:
+        candidate = config.data.label_folder / MAPPING_FILE
+        path = candidate if candidate.is_file() else None
+    if path is None:
+        return {}
+    mapping = read_label_mapping(path, config.model.num_classes)
+    logger.info("original label codes from %s: %s", path, mapping)
+    return mapping
 
 
 def _normalization_region(normalization: str, cases: list[Case]) -> str | None:
