@@ -88,37 +88,63 @@ def _is_checkpoint(path: Path) -> bool:
     return path.suffix.lower() in (".pt", ".pth", ".ckpt")
 
 
+def _is_scan_input(path: Path) -> bool:
+    """A volume file, a folder or a glob pattern: what ``segment`` takes as scans."""
+    from livianet.io import VOLUME_SUFFIXES
+
+    return (
+        path.name.lower().endswith(VOLUME_SUFFIXES)
+        or path.is_dir()
+        or bool(set("*?[") & set(str(path)))
+    )
+
+
+def _models(args: argparse.Namespace, leading: list[Path]) -> list:
+    """The checkpoints to run: leading files, ``--model`` names or paths, else the built-in model."""
+    from livianet.networks.pretrained import DEFAULT_MODEL, model_card, resolve_model
+
+    if leading and args.model:
+        raise ConfigError("segment: give the checkpoint either first or with --model, not both")
+    names = leading or args.model or [DEFAULT_MODEL]
+    if not leading and not args.model:
+        card = model_card(DEFAULT_MODEL)
+        logger.info("built-in model %s (%s)", DEFAULT_MODEL, card.get("licence_short", ""))
+    return [resolve_model(name) for name in names]
+
+
 def run_segment(args: argparse.Namespace) -> int:
     from livianet.inference import SegmentOptions, jobs_from_config, jobs_from_files, segment_files
-    from livianet.networks import Checkpoint
 
     if _is_config(args.first):
         from livianet.config import load_segmentation_config
 
-        if len(args.rest) != 1:
+        if len(args.rest) > 1 or (args.rest and args.model):
             raise ConfigError(
-                f"segment {args.first}: expected exactly one checkpoint after the INI file, got {len(args.rest)} paths"
+                f"segment {args.first}: expected one checkpoint after the INI file (or --model), got {len(args.rest)} paths"
             )
         if args.roi or args.gt:
             raise ConfigError(
                 "segment: --roi and --gt are for the file form; the INI form reads ROIFolder and GroundTruthFolder"
             )
         config = load_segmentation_config(args.first, data_root=args.data_root)
-        checkpoints = [Checkpoint.read(args.rest[0])]
+        checkpoints = _models(args, list(args.rest))
         cases = jobs_from_config(config)
         out = args.out or _ini_output_folder(checkpoints[0], args.output_root)
         orientation = args.orientation or config.data.orientation
     else:
         if args.out is None:
-            raise ConfigError("segment CKPT IMAGE...: --out DIR is required")
-        # The first path is the checkpoint; more .pt files after it make an ensemble.
+            raise ConfigError("segment [CKPT...] IMAGE...: --out DIR is required")
+        # Leading checkpoint files (any first path that is not a scan, then more .pt files)
+        # make the model or an ensemble; without them, --model or the built-in model runs.
         paths = [args.first, *args.rest]
-        count = 1 + next(
-            (i for i, p in enumerate(args.rest) if not _is_checkpoint(p)), len(args.rest)
-        )
+        count = 0
+        if not _is_scan_input(paths[0]):
+            count = 1 + next(
+                (i for i, p in enumerate(paths[1:]) if not _is_checkpoint(p)), len(paths) - 1
+            )
         if count == len(paths):
             raise ConfigError("segment CKPT IMAGE...: no image given after the checkpoint(s)")
-        checkpoints = [Checkpoint.read(p) for p in paths[:count]]
+        checkpoints = _models(args, paths[:count])
         cases = jobs_from_files(
             paths[count:], args.roi, args.gt, checkpoints[0].model_config.in_channels
         )
@@ -248,6 +274,21 @@ def _orientation_option(codes: str | None) -> str | None:
     from livianet.data.orientation import parse_orientation
 
     return parse_orientation(codes, "--orientation")
+
+
+def run_models(args: argparse.Namespace) -> int:
+    from livianet.networks.pretrained import DEFAULT_MODEL, builtin_names, model_card
+
+    names = [args.name] if args.name else builtin_names()
+    if not names:
+        raise DataError("this installation ships no built-in model; reinstall livianet")
+    for name in names:
+        card = model_card(name)
+        default = " (default)" if name == DEFAULT_MODEL else ""
+        print(f"{name}{default}: {card.get('summary', '')}")
+        if args.name or len(names) == 1:
+            print(card.get("card", ""))
+    return 0
 
 
 def run_report(args: argparse.Namespace) -> int:

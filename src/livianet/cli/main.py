@@ -74,8 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--init-from",
         type=Path,
-        metavar="CKPT",
-        help="initialise matching layers from a livianet checkpoint",
+        metavar="CKPT|builtin",
+        help="initialise matching layers from a livianet checkpoint, or from the built-in model "
+        "(`builtin`, or a name that `livianet models` lists): fine-tuning",
     )
     train.add_argument(
         "--names", type=Path, metavar="FILE", help="label names (JSON or TSV) stored with the model"
@@ -91,16 +92,26 @@ def build_parser() -> argparse.ArgumentParser:
     segment = commands.add_parser(
         "segment",
         help="segment scans with a trained checkpoint",
-        description="Segment scans in any orientation and voxel size: `livianet segment SEG.ini CKPT` "
-        "(the original form) or `livianet segment CKPT [CKPT...] IMAGE... --out DIR` (several "
-        "checkpoints: an ensemble). Images may be files (NIfTI, MGZ, .mat), folders or glob patterns.",
+        description="Segment scans in any orientation and voxel size: `livianet segment T1.nii.gz "
+        "--out DIR` (the built-in model), `livianet segment CKPT [CKPT...] IMAGE... --out DIR` "
+        "(several checkpoints: an ensemble) or `livianet segment SEG.ini CKPT` (the original "
+        "form). Images may be files (NIfTI, MGZ, .mat), folders or glob patterns.",
     )
-    segment.add_argument("first", type=Path, help="segmentation INI, or the (first) checkpoint")
+    segment.add_argument(
+        "first", type=Path, help="segmentation INI, a checkpoint, or the first image"
+    )
     segment.add_argument(
         "rest",
-        nargs="+",
+        nargs="*",
         type=Path,
         help="the checkpoint (INI form), or more checkpoints then images, folders or patterns",
+    )
+    segment.add_argument(
+        "--model",
+        action="append",
+        metavar="NAME|PATH",
+        help="a built-in model (`livianet models`) or a checkpoint; repeat for an ensemble "
+        "(default: the built-in model, when no checkpoint is given first)",
     )
     segment.add_argument(
         "--out",
@@ -230,6 +241,11 @@ def build_parser() -> argparse.ArgumentParser:
     roi.add_argument(
         "--format", choices=("nifti", "mat"), help="output format (default: as the input)"
     )
+
+    models = commands.add_parser(
+        "models", help="the built-in models and their cards (training data, licence, accuracy)"
+    )
+    models.add_argument("name", nargs="?", help="one model's full card (default: the list)")
 
     export = commands.add_parser(
         "export", help="export a checkpoint to ONNX (.onnx) or torch.export (.pt2)"

@@ -122,6 +122,18 @@ def read_label_mapping(path: Path, num_classes: int | None = None) -> dict[int, 
     return inverse
 
 
+def original_codes(labels: np.ndarray, mapping: dict[int, int]) -> np.ndarray:
+    """Each label replaced by its original code (labels without one keep their value).
+
+    >>> original_codes(np.array([0, 1, 2]), {0: 0, 1: 10, 2: 49}).tolist()
+    [0, 10, 49]
+    """
+    table = np.arange(max(int(labels.max(initial=0)), max(mapping, default=0)) + 1, dtype=np.int64)
+    for label, code in mapping.items():
+        table[label] = code
+    return table[labels]
+
+
 def output_file(folder: Path, source: Path, fmt: str | None, prefix: str = "") -> Path:
     """``folder/<prefix><name>`` in ``fmt``: ``nifti``, ``mat``, or the source's when None."""
     stem = strip_volume_suffix(source.name)

@@ -10,7 +10,6 @@ goes on; ``--skip-existing`` keeps outputs that a previous run wrote.
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import logging
 import math
 from collections.abc import Callable, Iterator
@@ -20,12 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from livianet.atomic import check_writable, write_text_atomic
+from livianet.atomic import check_writable
 from livianet.data import load_label
+from livianet.data.relabel import original_codes
 from livianet.errors import ConfigError, LivianetError
 from livianet.inference.inputs import as_volume
 from livianet.inference.jobs import Job, place_outputs
 from livianet.inference.postprocess import structure_components
+from livianet.inference.run_files import previous_scans, write_run_files
 from livianet.inference.segmenter import SegmentationResult, Segmenter
 from livianet.io import (
     Volume,
@@ -35,17 +36,11 @@ from livianet.io import (
     save_volume,
     segmentation_path,
     strip_volume_suffix,
-    write_csv,
-    write_dseg,
 )
 from livianet.networks import Checkpoint
 from livianet.runtime import distributed
-from livianet.version import __version__
 
 logger = logging.getLogger(__name__)
-
-MANIFEST = "segmentation.json"
-FAILURES = "failures.csv"
 
 
 @dataclass(frozen=True)
@@ -117,7 +112,7 @@ def segment_files(
         )
     jobs = place_outputs(cases, out_dir)
     mine = distributed.shard(jobs, info)
-    previous = _previous_scans(out_dir) if options.skip_existing else {}
+    previous = previous_scans(out_dir) if options.skip_existing else {}
     orientation = options.orientation
 
     def load(job: Job) -> _Loaded:
@@ -155,7 +150,7 @@ def segment_files(
     if info.enabled:
         report = _gather(report, info.is_main)
     if info.is_main:
-        _write_run_files(
+        write_run_files(
             report, out_dir, names, segmenter, members, options.report, options.original_labels
         )
     return report
@@ -245,18 +240,6 @@ def _write_outputs(
     return report
 
 
-def original_codes(labels: np.ndarray, mapping: dict[int, int]) -> np.ndarray:
-    """Each label replaced by its original code (labels without one keep their value).
-
-    >>> original_codes(np.array([0, 1, 2]), {0: 0, 1: 10, 2: 49}).tolist()
-    [0, 10, 49]
-    """
-    table = np.arange(max(int(labels.max(initial=0)), max(mapping, default=0)) + 1, dtype=np.int64)
-    for label, code in mapping.items():
-        table[label] = code
-    return table[labels]
-
-
 def _volume_row(
     image_name: str,
     labels: np.ndarray,
@@ -300,15 +283,6 @@ def _mosaic(job: Job, result: SegmentationResult, names) -> Path | None:
     except (ValueError, OSError) as exc:  # a picture must never cost the segmentation
         logger.warning("%s: no mosaic for the report (%s)", job.image.name, exc)
         return None
-
-
-def _previous_scans(out_dir: Path) -> dict[str, dict[str, Any]]:
-    """The manifest entries of an earlier run in ``out_dir``, by image."""
-    try:
-        manifest = json.loads((out_dir / MANIFEST).read_text())
-        return {scan["image"]: scan for scan in manifest.get("scans", [])}
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
 
 
 def _kept(
@@ -356,72 +330,6 @@ def _gather(report: SegmentReport, is_main: bool) -> SegmentReport:
             SegmentReport([Path(p) for p in outputs], volume_rows, metric_rows, scans, failures)
         )
     return merged if is_main else report
-
-
-def _write_run_files(
-    report: SegmentReport,
-    out_dir: Path,
-    names: dict[int, str] | None,
-    segmenter: Segmenter,
-    checkpoints: list[Checkpoint],
-    report_html: bool = True,
-    original_labels: bool = False,
-) -> None:
-    from livianet.evaluation import write_metrics_csv
-
-    if report.volume_rows:
-        write_csv(sorted(report.volume_rows, key=lambda r: r["image"]), out_dir / "volumes.csv")
-    if report.metric_rows:
-        write_metrics_csv(
-            sorted(report.metric_rows, key=lambda r: (r["image"], r["label"])),
-            out_dir / "metrics.csv",
-        )
-    if report.failures:
-        write_csv(report.failures, out_dir / FAILURES, ["input", "error"])
-    elif (out_dir / FAILURES).exists():
-        (out_dir / FAILURES).unlink()  # a rerun that fixed them leaves no stale list
-    mapping = segmenter.members[0].meta.original_labels if original_labels else {}
-    write_dseg(out_dir / "dseg.tsv", names, segmenter.num_classes, mapping)
-    meta = segmenter.members[0].meta
-    manifest = {
-        "livianet_version": __version__,
-        "model": {
-            "path": ", ".join(str(c.path) for c in checkpoints),
-            "orientation": meta.orientation,
-            "spacing": list(meta.spacing) if meta.spacing else None,
-            "label_names": {str(k): v for k, v in (names or {}).items()},
-            "label_pairs": [list(p) for p in meta.label_pairs],
-            "training_volumes_mm3": {
-                str(k): {"min": v[0], "mean": v[1], "max": v[2]}
-                for k, v in meta.training_volumes.items()
-            }
-            or None,
-        },
-        "scans": sorted(report.scans, key=lambda s: s["image"]),
-        "failures": report.failures,
-    }
-    write_text_atomic(out_dir / MANIFEST, json.dumps(_finite(manifest), indent=2) + "\n")
-    if report_html:
-        from livianet.reporting import write_segmentation_report
-
-        try:
-            path = write_segmentation_report(out_dir)
-            logger.info("quality-control report: %s", path)
-        except (ValueError, OSError) as exc:
-            logger.warning(
-                "no report.html (%s); rebuild it with `livianet report %s`", exc, out_dir
-            )
-
-
-def _finite(value: Any) -> Any:
-    """JSON has no NaN or inf: write them as null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
 
 
 def mean_dice(rows: list[dict[str, Any]]) -> float:

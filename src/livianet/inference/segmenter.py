@@ -120,6 +120,23 @@ class Segmenter:
             largest_component = members[0].meta.largest_component
         return cls(members, settings, largest_component)
 
+    @classmethod
+    def from_pretrained(
+        cls,
+        name: str = "subcortical-abide-v1",
+        device: str = "auto",
+        precision: str = "auto",
+        **options: Any,
+    ) -> Segmenter:
+        """A segmenter for a built-in model (``livianet models`` lists them and their cards).
+
+        The default model was trained on ABIDE scans: research and teaching use,
+        not commercial (ABIDE's terms).
+        """
+        from livianet.networks.pretrained import pretrained_checkpoint
+
+        return cls.from_checkpoint(pretrained_checkpoint(name), device, precision, **options)
+
     @property
     def num_classes(self) -> int:
         return self.members[0].num_classes
@@ -389,15 +406,24 @@ class Segmenter:
 
 def segment(
     image: ScanInput | Sequence[ScanInput],
-    checkpoint: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    checkpoint: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] = "builtin",
     roi: ScanInput | None = None,
     *,
     device: str = "auto",
     precision: str = "auto",
     **options: Any,
 ) -> SegmentationResult:
-    """Segment one scan with a checkpoint (or several): ``Segmenter.from_checkpoint(...).segment(...)``."""
-    segmenter = Segmenter.from_checkpoint(checkpoint, device=device, precision=precision)
+    """Segment one scan: ``Segmenter.from_checkpoint(checkpoint).segment(image, roi)``.
+
+    ``checkpoint`` is a file, a list of files (an ensemble) or a built-in
+    model's name; by default the built-in model.
+    """
+    from livianet.networks.pretrained import resolve_model
+
+    paths = [checkpoint] if isinstance(checkpoint, (str, os.PathLike)) else list(checkpoint)
+    segmenter = Segmenter.from_checkpoint(
+        [resolve_model(p) for p in paths], device=device, precision=precision
+    )
     return segmenter.segment(image, roi, **options)
 
 

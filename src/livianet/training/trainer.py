@@ -35,6 +35,7 @@ from livianet.networks import (
     stored_model_config,
     transfer_layers,
 )
+from livianet.networks.pretrained import resolve_model
 from livianet.reporting import (
     Budget,
     TensorBoard,
@@ -89,7 +90,7 @@ def _initial_model(config: TrainingConfig, options: TrainOptions) -> tuple[Livia
         )
     source = options.init_from or config.transfer.init_from
     if source is not None:
-        copied = transfer_layers(model, load_checkpoint(source)["model_state"])
+        copied = transfer_layers(model, resolve_model(source).state["model_state"])
         logger.info("initialised %s from %s", ", ".join(copied), source)
         transferred += [name for name in copied if name not in transferred]
     if config.transfer.freeze and transferred:
