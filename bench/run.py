@@ -197,6 +197,8 @@ def geometry_section(
 
     The second needs reorienting and resampling in, and its probabilities
     resampled back: the ratio of the two is what another scanner's storage costs.
+    A third row segments the scan stored as LIA at 1 mm with the built-in model
+    (no checkpoint named), as a new user first runs livianet.
     """
     import nibabel as nib
     from nibabel.processing import resample_from_to
@@ -216,9 +218,14 @@ def geometry_section(
     names = {
         "as_model": ("ras_t1.nii.gz", "ras_roi.nii.gz"),
         "lia_coarse": ("lia_t1.nii.gz", "lia_roi.nii.gz"),
+        "builtin": ("lia1mm_t1.nii.gz", "lia1mm_roi.nii.gz"),
     }
     for image, name in zip(ras, names["as_model"], strict=True):
         nib.save(image, str(folder / name))
+    lia_1mm = reorientation(turn.affine, turn.shape, "LIA")
+    for image, name in zip(ras, names["builtin"], strict=True):
+        data = lia_1mm.apply(np.asarray(image.dataobj))
+        nib.save(nib.Nifti1Image(data, lia_1mm.affine), str(folder / name))
     affine, shape = grid_for_spacing(turn.affine, turn.shape, (1.3, 1.0, 1.2))
     coarse = [
         resample_from_to(v, (shape, affine), order=o) for v, o in zip(ras, (1, 0), strict=True)
@@ -229,9 +236,11 @@ def geometry_section(
         nib.save(nib.Nifti1Image(data, lia.affine), str(folder / name))
     rows: dict[str, Any] = {}
     for key, (image_name, roi_name) in names.items():
+        # the built-in row names no checkpoint: `livianet segment T1 --roi MASK --out DIR`
+        model = [] if key == "builtin" else [str(checkpoint)]
         rows[key] = segmentation_row(
             f"geometry_{key}",
-            livianet_command("segment", str(checkpoint), str(folder / image_name), "--roi",
+            livianet_command("segment", *model, str(folder / image_name), "--roi",
                              str(folder / roi_name), "--out", str(work / f"seg_{key}")),
             work / f"seg_{key}", folder / image_name, np.zeros(1, bool), None, work / "logs",
         )  # fmt: skip
@@ -368,6 +377,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="64,80",
         help="output tile sides tried for the bound; the fastest counts (default 64,80)",
     )
+    parser.add_argument(
+        "--only",
+        choices=["geometry"],
+        help="run one section alone: 'geometry' (the scan stored otherwise, and the built-in model)",
+    )
     args = parser.parse_args(argv)
     args.orientation = None if args.orientation.lower() == "none" else args.orientation.upper()
     # Absolute paths: livianet reads the folders of a training INI relative to the INI.
@@ -452,6 +466,11 @@ def main(argv: list[str] | None = None) -> int:
         shipped_reference = keep_largest_component(raw_reference, model.config.num_classes)
     result["reference"] = {"precision": "float32", "seconds_in_process": seconds}
 
+    if args.only == "geometry":
+        print("geometry rows (the scan stored otherwise):", flush=True)
+        result["geometry"] = geometry_section(checkpoint, files, case, args.orientation, work)
+        return finish(result, args, started)
+
     print("segmentation rows (end to end):", flush=True)
     seg = segmentation_section(
         checkpoint, files, model, case, (raw_reference, shipped_reference), work
@@ -493,6 +512,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     result["growth"] = growth
 
+    return finish(result, args, started)
+
+
+def finish(result: dict[str, Any], args: argparse.Namespace, started: float) -> int:
+    """Targets, JSON and the printed table; 1 when a row failed."""
     result["targets"] = evaluate_targets(result)
     result["machine"]["load_average_end"] = list(os.getloadavg())
     result["total_seconds"] = time.perf_counter() - started
@@ -501,10 +525,16 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(format_report(result))
     print(f"\nresults: {args.out} ({result['total_seconds']:.0f} s in all)")
+    seg = result.get("segmentation", {})
     failed = [k for k, row in seg.items() if row.get("returncode")]
     failed += [
+        f"geometry {k}"
+        for k, row in result.get("geometry", {}).items()
+        if isinstance(row, dict) and row.get("returncode")
+    ]
+    failed += [
         f"training {preset} {kind}"
-        for preset, entry in result["training"].items()
+        for preset, entry in result.get("training", {}).items()
         for kind in ("float32", "shipped")
         if entry[kind].get("returncode")
     ]

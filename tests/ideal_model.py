@@ -62,6 +62,7 @@ def write_intensity_checkpoint(
     means: list[float] | None = None,
     names: dict[int, str] | None = None,
     normalization_region: str | None = None,
+    training_volumes: dict[int, tuple[float, float, float]] | None = None,
 ) -> Path:
     """A checkpoint of :func:`intensity_network` that works in ``orientation`` at ``spacing``."""
     model = intensity_network(num_classes, means)
@@ -73,6 +74,7 @@ def write_intensity_checkpoint(
         spacing=spacing,
         stored_orientation=stored_orientation,
         label_pairs=label_pairs,
+        training_volumes=training_volumes or {},
     )
     state = training_checkpoint(
         network_name="intensity",

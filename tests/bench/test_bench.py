@@ -30,7 +30,13 @@ def bench_modules():
     try:
         yield {
             name: importlib.import_module(name)
-            for name in ("bench_common", "original_method", "torchio_method", "segment_rows")
+            for name in (
+                "bench_common",
+                "original_method",
+                "torchio_method",
+                "segment_rows",
+                "report",
+            )
         }
     finally:
         sys.path.remove(str(BENCH))
@@ -220,3 +226,24 @@ def test_bound_child_measures_in_a_fresh_process(tmp_path, bench_modules):
     assert bound["computed_voxels"] >= 20 * 14 * 14
     assert bound["forward_passes"] >= 1
     assert bound["livianet_compute_seconds_in_process"] > 0
+
+
+def test_a_geometry_only_run_reports_its_rows_and_targets(bench_modules):
+    report = bench_modules["report"]
+    row = {"seconds": 20.0, "peak_rss_bytes": 2**30}
+    result = {
+        "machine": {"cpu_model": "cpu", "logical_cores": 2, "torch": "2", "torch_threads": 2,
+                    "amx_flags": [], "load_average": [0.0]},
+        "scan": {"image": "t1", "shape": [4, 4, 4], "roi_voxels": 8},
+        "weights": {"source": "given", "checkpoint": "m.pt"},
+        "settings": {},
+        "geometry": {"as_model": row, "lia_coarse": {**row, "seconds": 22.0}, "overhead": 0.1,
+                     "builtin": {**row, "seconds": 31.0}},
+    }  # fmt: skip
+    result["targets"] = report.evaluate_targets(result)
+    verdicts = {t["name"]: t["pass"] for t in result["targets"]}
+    assert verdicts["(e) extra time for a scan that needs reorienting and resampling"] is True
+    assert verdicts["(e) built-in model, 256^3 LIA scan, s/scan end to end"] is False
+    assert verdicts["(a) speed-up over the original's method (b), end to end"] is None
+    text = report.format_report(result)
+    assert "(e) built-in model, LIA at 1 mm" in text and "+10%" in text

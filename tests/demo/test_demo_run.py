@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
+from conftest import write_example_data
 
 from livianet.cli import main
 from livianet.config import load_training_config
@@ -88,3 +89,15 @@ def test_quick_demo_end_to_end(capsys, tmp_path):
     table = [line for line in captured.out.splitlines() if line.startswith(("Left-", "Right-"))]
     assert len(table) == 8
     assert load_training_config(Path(out / "livianet_demo.ini")).network_name == "demo"
+
+
+def test_demo_fine_tunes_from_the_built_in_model(caplog, tmp_path):
+    """``--init-from builtin``: every layer starts from the shipped weights, at a lower rate."""
+    data = write_example_data(tmp_path / "data", shape=(40, 40, 40)).root
+    out = tmp_path / "demo"
+    caplog.set_level("INFO")
+    argv = ["demo", "--quick", "--data", str(data), "--out", str(out), "--device", "cpu"]
+    assert main([*argv, "--orientation", "ILA", "--init-from", "builtin"]) == 0
+    assert "initialised conv" in caplog.text and "from builtin" in caplog.text
+    config = load_training_config(out / "livianet_demo.ini")
+    assert config.train.optim.learning_rate == 0.0005

@@ -215,3 +215,19 @@ def test_a_model_trained_with_roi_masks_warns_when_a_scan_comes_without_one(tmp_
     segmenter = Segmenter.from_checkpoint(path, device="cpu")
     assert any("--roi" in w for w in segmenter.segment(image).warnings)
     assert not any("--roi" in w for w in segmenter.segment(image, roi).warnings)
+
+
+def test_volumes_far_outside_the_training_range_warn_naming_the_structure(tmp_path, scan):
+    image, roi, labels = scan
+    counts = np.bincount(np.asarray(labels.dataobj).astype(int).ravel(), minlength=4)
+    near = {k: (0.9 * counts[k], counts[k], 1.1 * counts[k]) for k in (1, 2, 3)}
+    far = {**near, 2: (3.0 * counts[2], 3.5 * counts[2], 4.0 * counts[2])}  # ours: a third of it
+    for ranges, expected in ((near, []), (far, ["structure_2"])):
+        path = write_intensity_checkpoint(tmp_path / "v.pt", training_volumes=ranges)
+        warnings = Segmenter.from_checkpoint(path, device="cpu").segment(image, roi).warnings
+        flagged = [w for w in warnings if "far outside the training range" in w]
+        assert [
+            name
+            for name in ("structure_1", "structure_2", "structure_3")
+            if any(name + " " in w for w in flagged)
+        ] == expected

@@ -101,15 +101,11 @@ def _is_scan_input(path: Path) -> bool:
 
 def _models(args: argparse.Namespace, leading: list[Path]) -> list:
     """The checkpoints to run: leading files, ``--model`` names or paths, else the built-in model."""
-    from livianet.networks.pretrained import DEFAULT_MODEL, model_card, resolve_model
+    from livianet.networks.pretrained import DEFAULT_MODEL, resolve_model
 
     if leading and args.model:
         raise ConfigError("segment: give the checkpoint either first or with --model, not both")
-    names = leading or args.model or [DEFAULT_MODEL]
-    if not leading and not args.model:
-        card = model_card(DEFAULT_MODEL)
-        logger.info("built-in model %s (%s)", DEFAULT_MODEL, card.get("licence_short", ""))
-    return [resolve_model(name) for name in names]
+    return [resolve_model(name) for name in leading or args.model or [DEFAULT_MODEL]]
 
 
 def run_segment(args: argparse.Namespace) -> int:
@@ -318,6 +314,7 @@ def run_demo(args: argparse.Namespace) -> int:
             quick=args.quick,
             device=args.device,
             orientation=_orientation_option(args.orientation),
+            init_from=args.init_from,
         )
     )
     sys.stdout.write(summary + "\n")

@@ -299,6 +299,12 @@ def build_parser() -> argparse.ArgumentParser:
         "original LiviaNET example; NIfTI and MGZ scans carry their own",
     )
     demo.add_argument(
+        "--init-from",
+        metavar="CKPT|builtin",
+        help="fine-tune from a checkpoint or the built-in model (`builtin`) instead of training "
+        "from scratch, within the same --minutes",
+    )
+    demo.add_argument(
         "--quick",
         action="store_true",
         help="a tiny run that checks the whole pipeline in about a minute",

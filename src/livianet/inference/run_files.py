@@ -66,6 +66,8 @@ def write_run_files(
         "livianet_version": __version__,
         "model": {
             "path": ", ".join(str(c.path) for c in checkpoints),
+            # a built-in model's terms of use travel with every result it makes
+            "licence": checkpoints[0].state.get("licence"),
             "orientation": meta.orientation,
             "spacing": list(meta.spacing) if meta.spacing else None,
             "label_names": {str(k): v for k, v in (names or {}).items()},

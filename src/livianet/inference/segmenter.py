@@ -36,6 +36,7 @@ from livianet.inference.averaging import (
     sub_box,
 )
 from livianet.inference.inputs import ScanInput, as_volume
+from livianet.inference.plausibility import volumes_far_from_training
 from livianet.inference.postprocess import keep_largest_component
 from livianet.inference.predictor import InferenceSettings, prepare_for_inference
 from livianet.inference.result import Geometry, SegmentationResult
@@ -296,6 +297,13 @@ class Segmenter:
         volumes = {
             label_name(names, k): float(counts[k]) * voxel for k in range(1, self.num_classes)
         }
+        far = volumes_far_from_training(
+            {k: float(counts[k]) * voxel for k in range(1, self.num_classes)},
+            self.members[0].meta.training_volumes,
+            {k: label_name(names, k) for k in range(1, self.num_classes)},
+        )
+        if far:
+            warnings.append(far)
         for note in warnings:
             logger.warning("%s: %s", source.path.name, note)
         return SegmentationResult(labels, probs, volumes, geometry, warnings, source, names)

@@ -84,7 +84,9 @@ class ModelMeta:
             "training_spacing": _plain_list(self.spacing),
             "stored_orientation": self.stored_orientation,
             "label_pairs": [list(pair) for pair in self.label_pairs],
-            "training_volumes": {str(k): list(v) for k, v in self.training_volumes.items()},
+            "training_volumes": {
+                str(k): [float(x) for x in v] for k, v in self.training_volumes.items()
+            },
             "original_labels": {str(k): v for k, v in self.original_labels.items()},
         }
 

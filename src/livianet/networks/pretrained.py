@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from livianet.errors import CheckpointError
 from livianet.networks.checkpoint import Checkpoint
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "subcortical-abide-v1"
 BUILTIN_PREFIX = "builtin"  # --init-from builtin / --model builtin: the default model
@@ -88,6 +91,7 @@ def pretrained_checkpoint(name: str | Path = DEFAULT_MODEL) -> Checkpoint:
             f"{path}: the built-in model's weights are damaged (SHA-256 {digest[:12]}..., "
             f"expected {card['sha256'][:12]}...); {REINSTALL}"
         )
+    logger.info("built-in model %s: %s", model, card.get("licence_short", "see livianet models"))
     return Checkpoint.read(path)
 
 

@@ -151,6 +151,8 @@ def _model_facts(manifest: Mapping[str, Any]) -> Markup:
     facts: list[tuple[str, object]] = []
     if model.get("path"):
         facts.append(("model", tag("code", model["path"])))
+    if model.get("licence"):
+        facts.append(("terms of use", str(model["licence"])))
     facts.append(("model orientation", model.get("orientation") or "as stored (unknown)"))
     spacing = model.get("spacing")
     facts.append(("model voxel size", _spacing(spacing) + " mm" if spacing else "any"))

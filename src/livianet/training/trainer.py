@@ -63,7 +63,7 @@ class TrainOptions:
     resume: Path | None = None
     overwrite: bool = False
     device: str = "auto"
-    init_from: Path | None = None
+    init_from: Path | str | None = None  # a checkpoint, or a built-in model's name
     time_budget_s: float | None = None
     progress: bool = True
     label_names: dict[int, str] | None = None

@@ -1,0 +1,63 @@
+"""Turn a finished training checkpoint into a built-in model: package weights and card.
+
+    python models/package_model.py subcortical-abide-v1 RUNS/.../subcortical_Epoch160.pt
+
+Writes ``src/livianet/pretrained/<name>.pt`` (the checkpoint without optimiser,
+scaler and per-epoch history: what segmentation reads, loadable with
+``weights_only=True``) and ``<name>.json``, the card: ``models/<name>/card.json``
+(summary, licence, measured figures) with the text of ``models/<name>/card.md``
+and the weight file's SHA-256. ``models/<name>/original_labels.tsv`` (label,
+code), when present, becomes the codes ``segment --original-labels`` writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+from livianet.atomic import write_text_atomic
+from livianet.networks.checkpoint import load_checkpoint, save_checkpoint
+
+REPO = Path(__file__).resolve().parents[1]
+# what segmentation needs; the rest of a training checkpoint is for resuming
+DROPPED = ("optimizer_state", "scaler_state", "metrics", "best", "frozen_layers")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("name")
+    parser.add_argument("checkpoint", type=Path)
+    args = parser.parse_args()
+    recipe = REPO / "models" / args.name
+    state = load_checkpoint(args.checkpoint)
+    slim = {
+        k: v
+        for k, v in state.items()
+        if k not in DROPPED and k not in ("kind", "format_version", "livianet_version")
+    }
+    codes = recipe / "original_labels.tsv"
+    if codes.is_file():
+        with codes.open(newline="") as handle:
+            rows = list(csv.DictReader(handle, delimiter="\t"))
+        slim["original_labels"] = {str(int(r["label"])): int(r["code"]) for r in rows}
+    card = json.loads((recipe / "card.json").read_text(encoding="utf-8"))
+    slim["model_name"] = args.name
+    slim["licence"] = card["licence_short"]  # shown wherever the model's results go
+    target = REPO / "src" / "livianet" / "pretrained" / f"{args.name}.pt"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(slim, target)
+    card["card"] = (recipe / "card.md").read_text(encoding="utf-8").strip()
+    card["trained_epochs"] = int(state["epoch"])
+    card["sha256"] = hashlib.sha256(target.read_bytes()).hexdigest()
+    write_text_atomic(target.with_suffix(".json"), json.dumps(card, indent=2) + "\n")
+    size = target.stat().st_size / 1e6
+    print(f"{target} ({size:.2f} MB, epoch {state['epoch']}), {target.with_suffix('.json')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

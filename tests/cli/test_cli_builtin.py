@@ -1,0 +1,104 @@
+"""``livianet segment T1 --out DIR`` with nothing trained: the built-in model, end to end."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import nibabel as nib
+import numpy as np
+import scipy.io
+from conftest import shared_path
+
+from livianet.cli import main
+from livianet.data.orientation import affine_for_codes, reorientation
+from livianet.evaluation import dice_per_class
+from livianet.networks.pretrained import DEFAULT_MODEL
+
+ILA_AFFINE = np.array([[0, -1, 0, 128], [0, 0, 1, -128], [-1, 0, 0, 128], [0, 0, 0, 1]], float)
+
+
+def _stored(array: np.ndarray, affine: np.ndarray, codes: str) -> nib.Nifti1Image:
+    turn = reorientation(affine, array.shape, codes)
+    return nib.Nifti1Image(turn.apply(array), turn.affine)
+
+
+def _brain_like_scan(shape=(40, 44, 36)) -> np.ndarray:
+    """A bright ellipsoid with darker blobs: something to segment, not anatomy."""
+    grid = np.stack(np.meshgrid(*[np.linspace(-1, 1, s) for s in shape], indexing="ij"))
+    inside = (grid**2).sum(0) < 0.8
+    image = np.where(inside, 110.0, 0.0) - 40.0 * np.exp(-((grid[1] - 0.3) ** 2 + grid[0] ** 2) * 8)
+    return (image * inside).astype(np.float32)
+
+
+def test_models_prints_the_card(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{DEFAULT_MODEL} (default): ") and "not commercial" in out
+
+
+def test_segment_with_no_checkpoint_in_any_orientation(capsys, caplog, tmp_path):
+    image = _brain_like_scan()
+    affine = affine_for_codes("RAS", image.shape)
+    ras = nib.Nifti1Image(image, affine)
+    psr = _stored(image, affine, "PSR")
+    nib.save(ras, tmp_path / "ras_T1w.nii.gz")
+    nib.save(psr, tmp_path / "psr_T1w.nii.gz")
+    caplog.set_level("INFO")
+    out = tmp_path / "out"
+    code = main(
+        [
+            "segment",
+            str(tmp_path / "ras_T1w.nii.gz"),
+            str(tmp_path / "psr_T1w.nii.gz"),
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    assert "not commercial" in caplog.text  # the model's terms are said where it is used
+    labels = {}
+    for name, source in (("ras", ras), ("psr", psr)):
+        written = nib.load(out / f"Segmentation_{name}_T1w.nii.gz")
+        assert written.shape == source.shape and np.allclose(written.affine, source.affine)
+        labels[name] = np.asarray(written.dataobj)
+        assert labels[name].max() <= 8
+    back = _stored(labels["psr"], psr.affine, "RAS")
+    np.testing.assert_array_equal(np.asarray(back.dataobj), labels["ras"])
+    with (out / "dseg.tsv").open() as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    assert [r["name"] for r in rows][1:3] == ["Left-Thalamus", "Left-Caudate"]
+    manifest = json.loads((out / "segmentation.json").read_text())
+    assert "not commercial" in manifest["model"]["licence"]
+    assert "terms of use" in (out / "report.html").read_text()
+
+
+def test_model_by_name_and_freesurfer_codes(tmp_path):
+    image = _brain_like_scan()
+    nib.save(nib.Nifti1Image(image, affine_for_codes("LIA", image.shape)), tmp_path / "t1.nii.gz")
+    out = tmp_path / "out"
+    argv = ["segment", str(tmp_path / "t1.nii.gz"), "--model", DEFAULT_MODEL, "--out", str(out)]
+    assert main([*argv, "--original-labels", "--no-report"]) == 0
+    codes = set(np.unique(np.asarray(nib.load(out / "Segmentation_t1.nii.gz").dataobj)).tolist())
+    assert codes <= {0, 10, 11, 12, 13, 49, 50, 51, 52}
+
+
+def test_the_built_in_model_segments_a_real_scan_given_in_ras(tmp_path):
+    """A packaging check on a scan it was trained on (its accuracy is cross-validated in docs/results.md)."""
+    data = shared_path("data", "livianet-example")
+    arrays = [
+        scipy.io.loadmat(data / folder / f"{prefix}1.mat")["vol"]
+        for folder, prefix in (("MR", "MR_Img"), ("ROI", "ROI_Img"), ("Label", "GT_Img"))
+    ]
+    ras = [_stored(np.asarray(a), ILA_AFFINE, "RAS") for a in arrays]
+    box = tuple(slice(a, b) for a, b in ((68, 188), (80, 200), (70, 170)))  # around the structures
+    crops = [nib.Nifti1Image(np.asarray(v.dataobj)[box], v.slicer[box].affine) for v in ras]
+    assert np.asarray(crops[2].dataobj).astype(bool).sum() == (arrays[2] > 0).sum()
+    for name, volume in zip(("t1", "roi"), crops[:2], strict=False):
+        nib.save(volume, tmp_path / f"{name}.nii.gz")
+    out = tmp_path / "out"
+    argv = ["segment", tmp_path / "t1.nii.gz", "--roi", tmp_path / "roi.nii.gz", "--out", out]
+    assert main([str(a) for a in [*argv, "--no-report"]]) == 0
+    labels = np.asarray(nib.load(out / "Segmentation_t1.nii.gz").dataobj)
+    dice = dice_per_class(labels, np.asarray(crops[2].dataobj).astype(labels.dtype), 9)[1:]
+    assert dice.mean() > 0.8, dice
