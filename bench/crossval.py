@@ -1,18 +1,18 @@
-"""Five-fold cross-validation of a training recipe on the example scans, each test scan given in RAS.
+"""Cross-validation of a training recipe: each fold leaves one scan out, trains, and scores it.
 
     python bench/crossval.py models/subcortical-abide-v1/train.ini \\
-        --data ../shared/data/livianet-example --epochs 12 --work RUNS/cv
+        --data RUNS/data --epochs 10 --work RUNS/cv --folds 1 2 3 4 5
 
-Fold k trains the recipe on every scan but the k-th of the sorted listing (no
-validation scan), through ``livianet train`` as a user would, for ``--epochs``
-epochs (the recipe's schedule planned over that many: folds may be shorter than
-the shipped model). Its test scan, never seen in training, is written as NIfTI
-in RAS order (the recipe's ``orientation`` key says how the ``.mat`` arrays are
-stored) and segmented through the Python API; Dice, HD95 and volume error per
-structure are scored on the RAS grid. A fold whose last checkpoint exists is
-not retrained, one with earlier checkpoints resumes from the newest: the whole
-run can be stopped and restarted. Prints a Markdown table and writes
-``crossval.json`` in ``--work``.
+Fold k trains the recipe on every scan of the recipe's training indexes but the
+k-th of the sorted listing (no validation scan), through ``livianet train`` as
+a user would, for ``--epochs`` epochs (the recipe's schedule planned over that
+many: folds may be shorter than the shipped model). Its test scan, never seen in
+training, is segmented through the Python API from its file (the data folder of
+subcortical-abide-v1 holds NIfTI in RAS, as ``make_data.py`` writes it); Dice,
+HD95 and volume error per structure are scored on the scan's own grid. A fold
+whose last checkpoint exists is not retrained, one with earlier checkpoints
+resumes from the newest: the whole run can be stopped and restarted. Prints a
+Markdown table and writes ``crossval.json`` in ``--work``.
 """
 
 from __future__ import annotations
@@ -30,15 +30,13 @@ import nibabel as nib
 import numpy as np
 
 from livianet import Segmenter
-from livianet.data.orientation import affine_for_codes, reorientation
 from livianet.evaluation.metrics import metrics_per_label
-from livianet.io import load_volume
 
 
-def fold_config(recipe: Path, test_index: int, n_scans: int, epochs: int, folder: str) -> str:
+def fold_config(recipe: Path, test_index: int, indexes: list[int], epochs: int, folder: str) -> str:
     """The recipe's text with its training indexes, epoch count and run folder replaced."""
     text = recipe.read_text()
-    train = [i for i in range(n_scans) if i != test_index]
+    train = [i for i in indexes if i != test_index]
     replacements = {
         r"^indexesForTraining\s*=.*$": f"indexesForTraining = {train}",
         r"^indexesForValidation\s*=.*$": "indexesForValidation = []",
@@ -78,26 +76,17 @@ def train_fold(config: Path, run_dir: Path, args: argparse.Namespace, prefix: st
     return last
 
 
-def in_ras(path: Path, codes: str) -> nib.Nifti1Image:
-    """A ``.mat`` array stored with axis codes ``codes``, turned (losslessly) to RAS."""
-    array = np.asarray(load_volume(path).data)
-    turn = reorientation(affine_for_codes(codes, array.shape), array.shape, "RAS")
-    return nib.Nifti1Image(turn.apply(array), turn.affine)
-
-
-def score_fold(checkpoint: Path, data: Path, scan: str, codes: str) -> dict:
-    image = in_ras(data / "MR" / f"MR_Img{scan}.mat", codes)
-    roi = in_ras(data / "ROI" / f"ROI_Img{scan}.mat", codes)
-    reference = np.asarray(in_ras(data / "Label" / f"GT_Img{scan}.mat", codes).dataobj)
+def score_fold(checkpoint: Path, data: Path, position: int) -> dict:
+    image, roi, reference = (sorted((data / f).iterdir())[position] for f in ("MR", "ROI", "Label"))
     segmenter = Segmenter.from_checkpoint(checkpoint)
     tick = time.perf_counter()
     result = segmenter.segment(image, roi)
     seconds = time.perf_counter() - tick
+    truth = np.asarray(nib.load(reference).dataobj).astype(result.labels.dtype)
     labels = range(1, segmenter.num_classes)
-    rows = metrics_per_label(
-        result.labels, reference.astype(result.labels.dtype), (1, 1, 1), labels
-    )
-    return {"scan": scan, "checkpoint": str(checkpoint), "seconds": seconds,
+    rows = metrics_per_label(result.labels, truth, result.geometry.spacing, labels)
+    return {"scan": image.name, "checkpoint": str(checkpoint), "seconds": seconds,
+            "geometry": result.geometry.as_dict(),
             "names": {int(k): v for k, v in result.label_names.items()},
             "metrics": {int(k): v for k, v in rows.items()}}  # fmt: skip
 
@@ -141,21 +130,19 @@ def main() -> int:
     ini = configparser.ConfigParser(inline_comment_prefixes=("#",))
     ini.read(args.recipe)
     prefix = ini["General"]["networkName"]
-    codes = ini["Training Images"]["orientation"]
-    scans = sorted(p.stem.removeprefix("MR_Img") for p in (args.data / "MR").glob("MR_Img*.mat"))
-    scans.sort(key=lambda s: (len(s), s))  # the listing livianet sorts: MR_Img1 ... MR_Img5
+    indexes = json.loads(ini["Training Images"]["indexesForTraining"])
     folds = []
     for fold in args.folds:
         folder = f"cv-fold{fold}"
         config = args.work / f"{folder}.ini"
-        config.write_text(fold_config(args.recipe, fold - 1, len(scans), args.epochs, folder))
+        config.write_text(fold_config(args.recipe, fold - 1, indexes, args.epochs, folder))
         run_dir = args.work / ini["General"].get("outputRoot", "outputFiles") / folder
         checkpoint = train_fold(config, run_dir, args, prefix)
-        result = score_fold(checkpoint, args.data, scans[fold - 1], codes)
+        result = score_fold(checkpoint, args.data, fold - 1)
         result["fold"] = fold
         folds.append(result)
         mean = np.mean([m["dice"] for m in result["metrics"].values()])
-        print(f"fold {fold} (test MR_Img{scans[fold - 1]}): mean Dice {mean:.3f}", flush=True)
+        print(f"fold {fold} (test {result['scan']}): mean Dice {mean:.3f}", flush=True)
     (args.work / "crossval.json").write_text(json.dumps(folds, indent=2))
     print(summary_table(folds))
     return 0

@@ -8,8 +8,10 @@ that ratios hold on a noisy machine. Segmentation rows are timed end to end as a
 user runs them (a child process: start, read, normalise, compute, write), with
 the child's own peak RSS:
 
-  (a) ``livianet segment CKPT IMAGE --roi ROI --out DIR``, as shipped;
-  (b) the original LiviaNET's method (``original_method.py``);
+  (a) ``livianet segment CKPT IMAGE --roi ROI --out DIR``, as shipped, and
+      with ``--precision float32`` (the method's gain apart from the precision's);
+  (b) the original LiviaNET's method: faithfully reproduced (``original_method.py``)
+      and as a careful PyTorch user would write it (``lean_method.py``, b');
   (c) TorchIO's grid sampler and aggregator (``torchio_method.py``);
   (d) the bound: the voxels livianet computes, at the network's best
       steady-state throughput on one large tile.
@@ -156,12 +158,25 @@ def segmentation_section(
                          str(work / "seg_a")),
         work / "seg_a", files["image"], case.roi, shipped_reference, logs,
     )  # fmt: skip
+    rows["livianet_float32"] = segmentation_row(
+        "livianet_float32",
+        livianet_command("segment", str(checkpoint), image, "--roi", roi_file, "--out",
+                         str(work / "seg_a32"), "--precision", "float32"),
+        work / "seg_a32", files["image"], case.roi, shipped_reference, logs,
+    )  # fmt: skip
     rows["original"] = segmentation_row(
         "original",
         [sys.executable, str(BENCH / "original_method.py"), str(checkpoint), image,
          "--roi", roi_file, "--out", str(work / "seg_b"),
          "--sample", str(ORIGINAL_SAMPLE), "--batch", str(ORIGINAL_BATCH)],
         work / "seg_b", files["image"], case.roi, raw_reference, logs,
+    )  # fmt: skip
+    rows["original_lean"] = segmentation_row(
+        "original_lean",
+        [sys.executable, str(BENCH / "lean_method.py"), str(checkpoint), image,
+         "--roi", roi_file, "--out", str(work / "seg_b_lean"),
+         "--sample", str(ORIGINAL_SAMPLE), "--batch", str(ORIGINAL_BATCH)],
+        work / "seg_b_lean", files["image"], case.roi, raw_reference, logs,
     )  # fmt: skip
     rows["torchio"] = segmentation_row(
         "torchio",
@@ -179,7 +194,11 @@ def segmentation_section(
         flops=len(origins)
         * network_flops(model.config, tuple(s + r - 1 for s, r in zip(size, rf, strict=True))),
     )
-    for key, side in (("original", ORIGINAL_SAMPLE), ("torchio", TORCHIO_PATCH)):
+    for key, side in (
+        ("original", ORIGINAL_SAMPLE),
+        ("original_lean", ORIGINAL_SAMPLE),
+        ("torchio", TORCHIO_PATCH),
+    ):
         tiles = rows[key].get("phases", {}).get("tiles")
         if tiles:
             rows[key].update(

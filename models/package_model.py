@@ -6,7 +6,8 @@ Writes ``src/livianet/pretrained/<name>.pt`` (the checkpoint without optimiser,
 scaler and per-epoch history: what segmentation reads, loadable with
 ``weights_only=True``) and ``<name>.json``, the card: ``models/<name>/card.json``
 (summary, licence, measured figures) with the text of ``models/<name>/card.md``
-and the weight file's SHA-256. ``models/<name>/original_labels.tsv`` (label,
+and the weight file's SHA-256; the card's section of ``docs/models.md`` gets the
+same text. ``models/<name>/original_labels.tsv`` (label,
 code), when present, becomes the codes ``segment --original-labels`` writes.
 """
 
@@ -16,6 +17,7 @@ import argparse
 import csv
 import hashlib
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -54,6 +56,14 @@ def main() -> int:
     card["trained_epochs"] = int(state["epoch"])
     card["sha256"] = hashlib.sha256(target.read_bytes()).hexdigest()
     write_text_atomic(target.with_suffix(".json"), json.dumps(card, indent=2) + "\n")
+    docs = REPO / "docs" / "models.md"  # the card's section there is this text (tests/test_docs.py)
+    section = re.compile(
+        rf"(<!-- card: {re.escape(args.name)} -->\n).*?(\n<!-- end card -->)", re.S
+    )
+    text = docs.read_text(encoding="utf-8")
+    if not section.search(text):
+        raise SystemExit(f"{docs}: no '<!-- card: {args.name} -->' section to fill")
+    write_text_atomic(docs, section.sub(lambda m: m.group(1) + card["card"] + m.group(2), text))
     size = target.stat().st_size / 1e6
     print(f"{target} ({size:.2f} MB, epoch {state['epoch']}), {target.with_suffix('.json')}")
     return 0

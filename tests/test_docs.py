@@ -24,3 +24,17 @@ def test_readme_starts_with_the_two_commands_and_ci_runs_the_test_one():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
     makefile = (ROOT / "Makefile").read_text()
     assert "livianet demo" in makefile and "pytest" in makefile and "torch==2.13.0" in makefile
+
+
+def test_docs_models_shows_each_shipped_card_as_livianet_models_prints_it():
+    from livianet.networks.pretrained import builtin_names, model_card
+
+    text = (ROOT / "docs" / "models.md").read_text()
+    for name in builtin_names():
+        match = re.search(rf"<!-- card: {name} -->\n(.*?)\n<!-- end card -->", text, re.S)
+        assert match, f"docs/models.md has no card section for {name}"
+        assert match.group(1).strip() == model_card(name)["card"].strip()
+        assert (
+            model_card(name)["card"].strip()
+            == (ROOT / "models" / name / "card.md").read_text().strip()
+        )
