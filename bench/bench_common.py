@@ -156,8 +156,8 @@ def livianet_tile_plan(
     precision: str = "float32",
     tile: int | None = None,
     batch_size: int = 1,
-) -> tuple[list[Size3], Size3]:
-    """The output tiles ``livianet.inference.tiling.segment_volume`` computes: origins and common size."""
+) -> list[Any]:
+    """The output tiles (``Tile``: origin, size) ``livianet.inference.tiling.segment_volume`` computes."""
     from livianet.inference import tile_plan
 
     return tile_plan(model, roi, shape, precision, tile, batch_size)

@@ -161,7 +161,7 @@ def _segmentation(result: dict[str, Any]) -> list[str]:
         lines.append(
             f"  livianet computes {bound['computed_voxels'] / 1e6:.2f} M voxels "
             f"({bound['forward_passes']} forward passes, tiles of "
-            f"{'x'.join(map(str, bound['tile_size']))}); "
+            f"up to {'x'.join(map(str, bound['tile_size']))}, shaped to the ROI); "
             f"best tile {best['output_side']}^3: {best['output_voxels_per_s'] / 1e6:.3f} M voxels/s"
         )
         lines.append(

@@ -186,13 +186,15 @@ def segmentation_section(
         work / "seg_c", files["image"], case.roi, raw_reference, logs,
     )  # fmt: skip
     rf = model.receptive_field
-    origins, size = livianet_tile_plan(model, case.roi, case.shape, shipped_precision())
+    tiles = livianet_tile_plan(model, case.roi, case.shape, shipped_precision())
     rows["livianet"].update(
-        tiles=len(origins),
-        tile_size=list(size),
-        computed_voxels=len(origins) * int(np.prod(size)),
-        flops=len(origins)
-        * network_flops(model.config, tuple(s + r - 1 for s, r in zip(size, rf, strict=True))),
+        tiles=len(tiles),
+        tile_size=list(max(t.size for t in tiles)),
+        computed_voxels=sum(int(np.prod(t.size)) for t in tiles),
+        flops=sum(
+            network_flops(model.config, tuple(s + r - 1 for s, r in zip(t.size, rf, strict=True)))
+            for t in tiles
+        ),
     )
     for key, side in (
         ("original", ORIGINAL_SAMPLE),
@@ -302,15 +304,17 @@ def bound_section(
         if line.lstrip().startswith("tile "):
             print(line, flush=True)
     bound = json.loads(out.read_text())  # holds computed_voxels, forward_passes, compute seconds
-    origins, size = livianet_tile_plan(model, case.roi, case.shape, bound["precision"])
-    planned = len(origins) * int(np.prod(size))
+    tiles = livianet_tile_plan(model, case.roi, case.shape, bound["precision"])
+    planned = sum(int(np.prod(t.size)) for t in tiles)
     if planned != bound["computed_voxels"]:
         print(
             f"  note: bench/bench_common.livianet_tile_plan ({planned} voxels) no longer matches "
             f"what segment_volume computes ({bound['computed_voxels']}); update it",
             flush=True,
         )
-    bound.update(tiles=len(origins), tile_size=list(size), planned_voxels=planned)
+    bound.update(
+        tiles=len(tiles), tile_size=list(max(t.size for t in tiles)), planned_voxels=planned
+    )
     bound["seconds"] = bound["computed_voxels"] / bound["best"]["output_voxels_per_s"]
     if not seg["livianet"].get("returncode"):
         bound["share_of_livianet"] = bound["seconds"] / seg["livianet"]["seconds"]

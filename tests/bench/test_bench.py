@@ -172,12 +172,12 @@ def test_network_flops_match_torch_counter(bench_modules, paper_shaped_model):
 def test_livianet_tile_plan_covers_roi(bench_modules, paper_shaped_model):
     bc = bench_modules["bench_common"]
     _, roi = _case((40, 37, 45))
-    origins, size = bc.livianet_tile_plan(paper_shaped_model, roi, roi.shape, tile=16)
+    tiles = bc.livianet_tile_plan(paper_shaped_model, roi, roi.shape, tile=16)
     covered = np.zeros(roi.shape, dtype=bool)
-    for x, y, z in origins:
-        covered[x : x + size[0], y : y + size[1], z : z + size[2]] = True
+    for tile in tiles:
+        covered[tile.window] = True
     assert covered[roi].all()
-    assert max(size) <= 16
+    assert max(max(t.size) for t in tiles) <= 16
 
 
 @pytest.mark.parametrize("precision", ["float32", "bf16"])
@@ -194,9 +194,9 @@ def test_livianet_tile_plan_is_what_segment_volume_computes(
     files = CaseFiles(index=0, images=(Path("x.mat"),), label=None, roi=None)
     case = Case(files=files, image=image, label=None, roi=roi, reference=None)
     _, _, computed = sr.timed_segmentation(paper_shaped_model, case, precision)
-    origins, size = bc.livianet_tile_plan(paper_shaped_model, roi, roi.shape, precision)
-    assert computed["forward_passes"] == len(origins) == 2
-    assert computed["voxels"] == len(origins) * int(np.prod(size))
+    tiles = bc.livianet_tile_plan(paper_shaped_model, roi, roi.shape, precision)
+    assert computed["forward_passes"] == len(tiles) == 2
+    assert computed["voxels"] == sum(int(np.prod(t.size)) for t in tiles)
 
 
 def test_restrict_roi_fractions(bench_modules):

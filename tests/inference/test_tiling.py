@@ -146,3 +146,37 @@ def test_auto_tile_respects_memory_budget():
     small = auto_tile(model, batch=1, budget=1 << 20)
     large = auto_tile(model, batch=1, budget=1 << 30)
     assert 9 <= small < large
+
+
+def test_tiles_follow_the_roi_shape(rng):
+    """A ball fills about half its bounding box: shaped tiles compute less than the box's grid."""
+    from livianet.inference.tiling import tile_plan
+
+    model = _model()
+    shape = (40, 40, 40)
+    grid = np.stack(np.meshgrid(*[np.arange(s) for s in shape], indexing="ij"))
+    roi = ((grid - 19.5) ** 2).sum(0) < 19**2
+    tiles = tile_plan(model, roi, shape, tile=10)
+    covered = np.zeros(shape, bool)
+    for tile in tiles:
+        assert max(tile.size) <= 10 and roi[tile.window].any()
+        covered[tile.window] = True
+    assert covered[roi].all()
+    computed = sum(int(np.prod(t.size)) for t in tiles)
+    grid = [split_axis(1, 39, 10)] * 3  # the box's plain grid: 4 tiles of 10 per axis
+    assert grid[0] == ([1, 11, 21, 29], 10)
+    box_plan = sum(
+        1
+        for x in grid[0][0]
+        for y in grid[1][0]
+        for z in grid[2][0]
+        if roi[x : x + 10, y : y + 10, z : z + 10].any()
+    )
+    assert computed < 0.9 * box_plan * 1000
+    image = rng.normal(size=(1, *shape)).astype(np.float32)
+    expected = _whole_volume(model, image)
+    result = segment_volume(model, image, roi, tile=10, batch_size=3, probabilities=True)
+    dense = result.dense_probabilities()
+    np.testing.assert_allclose(dense[:, roi], expected.numpy()[:, roi], atol=2e-5)
+    assert np.array_equal(result.labels[roi], expected.argmax(0).numpy()[roi])
+    assert not result.labels[~roi].any() and np.all(dense[0, ~roi] == 1.0)
