@@ -102,3 +102,12 @@ def test_the_built_in_model_segments_a_real_scan_given_in_ras(tmp_path):
     labels = np.asarray(nib.load(out / "Segmentation_t1.nii.gz").dataobj)
     dice = dice_per_class(labels, np.asarray(crops[2].dataobj).astype(labels.dtype), 9)[1:]
     assert dice.mean() > 0.8, dice
+
+
+def test_a_two_channel_scan_for_the_one_channel_model_is_one_line_error(capsys, tmp_path):
+    image = np.stack([_brain_like_scan()] * 2, axis=-1)  # 4-D NIfTI: channels last
+    nib.save(nib.Nifti1Image(image, np.eye(4)), tmp_path / "two.nii.gz")
+    code = main(["segment", str(tmp_path / "two.nii.gz"), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "two.nii.gz: 2 channel(s), but the network expects 1" in err and "Traceback" not in err
