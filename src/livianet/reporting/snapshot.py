@@ -214,15 +214,26 @@ def _crop_box(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
     return box
 
 
+WINDOW_SAMPLE = 1 << 20  # voxels the display window's percentiles are taken from
+
+
 def _window(volume: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """Scale to [0, 1] between the 1st and 99th percentile of nonzero voxels."""
-    values = volume[volume != 0]
+    """Scale to [0, 1] between the 1st and 99th percentile of nonzero voxels.
+
+    The percentiles come from an even sample of about a million voxels: a
+    display window needs no more, and a 256^3 scan's full sort took a second.
+    """
+    flat = volume.ravel(order="K")  # no copy, whatever the memory order
+    sample = flat[:: max(1, flat.size // WINDOW_SAMPLE)]
+    values = sample[sample != 0]
     if values.size == 0:
-        values = volume.ravel()
+        values = sample
     low, high = np.percentile(values, [1, 99]) if values.size else (0.0, 1.0)
     if high <= low:
         high = low + 1.0
-    return np.clip((volume - low) / (high - low), 0.0, 1.0)
+    scaled = np.subtract(volume, low, dtype=np.float32)
+    scaled /= np.float32(high - low)
+    return np.clip(scaled, 0.0, 1.0, out=scaled)
 
 
 def _panel_ratio(axis: int, box: list[tuple[int, int]], spacing: tuple[float, ...]) -> float:
