@@ -91,6 +91,11 @@ def score_fold(checkpoint: Path, data: Path, position: int) -> dict:
             "metrics": {int(k): v for k, v in rows.items()}}  # fmt: skip
 
 
+def spread(values: np.ndarray) -> str:
+    """The sample SD, or a dash for a single fold."""
+    return f"{values.std(ddof=1):.3f}" if values.size > 1 else "-"
+
+
 def summary_table(folds: list[dict]) -> str:
     labels = sorted(folds[0]["metrics"])
     names = folds[0]["names"]
@@ -105,7 +110,7 @@ def summary_table(folds: list[dict]) -> str:
         vol = np.array([f["metrics"][label]["volume_diff_pct"] for f in folds])
         means.append(dice.mean())
         lines.append(
-            f"| {names.get(label, f'label_{label}')} | {dice.mean():.3f} ± {dice.std(ddof=1):.3f}"
+            f"| {names.get(label, f'label_{label}')} | {dice.mean():.3f} ± {spread(dice)}"
             f" | {' '.join(f'{d:.2f}' for d in dice)} | {np.nanmean(hd95):.2f}"
             f" | {np.nanmean(vol):+.1f} |"
         )
