@@ -480,6 +480,11 @@ def main(argv: list[str] | None = None) -> int:
         },
     }
 
+    if args.only == "geometry":
+        print("geometry rows (the scan stored otherwise):", flush=True)
+        result["geometry"] = geometry_section(checkpoint, files, case, args.orientation, work)
+        return finish(result, args, started)
+
     print("float32 reference: livianet in-process, precision float32 ...", flush=True)
     raw_reference, seconds, _ = timed_segmentation(model, case, "float32")
     shipped_reference = raw_reference
@@ -488,11 +493,6 @@ def main(argv: list[str] | None = None) -> int:
 
         shipped_reference = keep_largest_component(raw_reference, model.config.num_classes)
     result["reference"] = {"precision": "float32", "seconds_in_process": seconds}
-
-    if args.only == "geometry":
-        print("geometry rows (the scan stored otherwise):", flush=True)
-        result["geometry"] = geometry_section(checkpoint, files, case, args.orientation, work)
-        return finish(result, args, started)
 
     print("segmentation rows (end to end):", flush=True)
     seg = segmentation_section(
