@@ -7,6 +7,8 @@ arrays. The helper scripts (``original_method.py``, ``torchio_method.py``) run a
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
 import os
 import platform
@@ -255,3 +257,48 @@ def load_scan(image: Path, roi: Path | None, normalization: str, num_classes: in
 
     files = CaseFiles(index=0, images=(Path(image),), label=None, roi=Path(roi) if roi else None)
     return load_case(files, normalization, num_classes)
+
+
+def run_method(
+    argv: list[str] | None,
+    description: str,
+    size_option: tuple[str, int, str],
+    batch_default: int,
+    segment: Any,
+) -> int:
+    """A baseline method's command: ``CKPT IMAGE --roi ROI --out DIR``, timed by phase.
+
+    ``size_option`` is the tile option's ``(flag, default, help)``; ``segment(model, image,
+    roi, size, batch)`` returns the labels and how many tiles it ran. Loading, normalising
+    and writing are livianet's, so only the method differs between rows.
+    """
+    flag, size_default, size_help = size_option
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("image", type=Path)
+    parser.add_argument("--roi", type=Path)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(flag, dest="size", type=int, default=size_default, help=size_help)
+    parser.add_argument("--batch", type=int, default=batch_default, help="tiles per forward pass")
+    args = parser.parse_args(argv)
+
+    from livianet.io import save_volume, segmentation_path
+
+    phases = {}
+    tick = time.perf_counter()
+    model, state = load_model(args.checkpoint)
+    case = load_scan(
+        args.image, args.roi, state.get("normalization", "none"), model.config.num_classes
+    )
+    phases["load_s"] = time.perf_counter() - tick
+    tick = time.perf_counter()
+    labels, tiles = segment(model, case.image, case.roi, args.size, args.batch)
+    phases["compute_s"] = time.perf_counter() - tick
+    tick = time.perf_counter()
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = save_volume(
+        labels, segmentation_path(args.out, args.image), case.reference, kind="label"
+    )
+    phases["write_s"] = time.perf_counter() - tick
+    print("BENCH_JSON " + json.dumps({"tiles": tiles, "output": str(path), **phases}))
+    return 0

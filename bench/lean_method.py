@@ -18,11 +18,7 @@ Run: ``python bench/lean_method.py CKPT IMAGE --roi ROI --out DIR``.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
-import time
-from pathlib import Path
 
 import numpy as np
 
@@ -77,37 +73,10 @@ def segment_lean(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("checkpoint", type=Path)
-    parser.add_argument("image", type=Path)
-    parser.add_argument("--roi", type=Path)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--sample", type=int, default=35, help="input tile side (default 35)")
-    parser.add_argument("--batch", type=int, default=10, help="tiles per forward pass (default 10)")
-    args = parser.parse_args(argv)
+    from bench_common import run_method
 
-    from bench_common import load_model, load_scan
-
-    from livianet.io import save_volume, segmentation_path
-
-    phases = {}
-    tick = time.perf_counter()
-    model, state = load_model(args.checkpoint)
-    case = load_scan(
-        args.image, args.roi, state.get("normalization", "none"), model.config.num_classes
-    )
-    phases["load_s"] = time.perf_counter() - tick
-    tick = time.perf_counter()
-    labels, tiles = segment_lean(model, case.image, case.roi, args.sample, args.batch)
-    phases["compute_s"] = time.perf_counter() - tick
-    tick = time.perf_counter()
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = save_volume(
-        labels, segmentation_path(args.out, args.image), case.reference, kind="label"
-    )
-    phases["write_s"] = time.perf_counter() - tick
-    print("BENCH_JSON " + json.dumps({"tiles": tiles, "output": str(path), **phases}))
-    return 0
+    size = ("--sample", 35, "input tile side (default 35)")
+    return run_method(argv, __doc__.split("\n\n")[0], size, 10, segment_lean)
 
 
 if __name__ == "__main__":
