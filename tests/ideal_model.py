@@ -16,6 +16,7 @@ import torch
 
 from livianet.config import ModelConfig
 from livianet.networks import LiviaNet, ModelMeta, save_checkpoint, training_checkpoint
+from livianet.networks.livianet import build_model
 
 
 def intensity_means(num_classes: int) -> list[float]:
@@ -76,6 +77,25 @@ def write_intensity_checkpoint(
         label_pairs=label_pairs,
         training_volumes=training_volumes or {},
     )
+    return save_network(model, meta, path)
+
+
+def random_network(num_classes: int = 3, seed: int = 0) -> LiviaNet:
+    """A small network of random weights: three 3^3 layers (receptive field 7), z-scored input."""
+    config = ModelConfig(
+        conv_channels=(4, 4, 4),
+        conv_kernels=((3, 3, 3),) * 3,
+        fc_channels=(8,),
+        num_classes=num_classes,
+        dropout_rates=(0.0, 0.0),
+        activation="relu",
+        batch_norm=False,
+    )
+    return build_model(config, seed=seed).eval()
+
+
+def save_network(model: LiviaNet, meta: ModelMeta, path: Path) -> Path:
+    """A checkpoint of ``model`` that segmentation reads as it reads a trained one."""
     state = training_checkpoint(
         network_name="intensity",
         epoch=1,

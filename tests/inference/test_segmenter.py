@@ -8,15 +8,23 @@ import nibabel as nib
 import numpy as np
 import pytest
 from conftest import synthetic_case
-from ideal_model import TWO_STRUCTURE_MEANS, two_structure_scan, write_intensity_checkpoint
+from ideal_model import (
+    TWO_STRUCTURE_MEANS,
+    random_network,
+    save_network,
+    two_structure_scan,
+    write_intensity_checkpoint,
+)
 from nibabel import orientations
 from nibabel.processing import resample_from_to
 
 from livianet import Segmenter, segment
+from livianet.data.geometry import GridPlan
 from livianet.data.orientation import affine_for_codes
 from livianet.data.spatial import grid_for_spacing
 from livianet.errors import CheckpointError, ConfigError, DataError
 from livianet.evaluation import dice_per_class
+from livianet.networks import ModelMeta
 
 SHAPE = (48, 48, 48)
 
@@ -103,6 +111,40 @@ def test_a_resampled_scan_loses_little_against_the_reference_moved_the_same_way(
     assert base > 0.99 and moved > base - 0.06, (base, moved)
     kept = segmenter.segment(coarse[0], resample=False)
     assert not kept.geometry.resampled and any("--no-resample" in w for w in kept.warnings)
+
+
+def test_a_resampled_scan_is_resampled_only_around_its_roi_with_the_same_result(
+    tmp_path, scan, monkeypatch
+):
+    """The model input is cut to the ROI's box and the network's context: nothing changes.
+
+    A random network of receptive field 7 reads 3 voxels around each output
+    voxel, so a cut too tight would show; z-scores come from the ROI alone.
+    """
+    meta = ModelMeta(
+        normalization="zscore", orientation="RAS", spacing=(1.0, 1.0, 1.0), label_pairs=((1, 2),)
+    )
+    path = save_network(random_network(num_classes=3), meta, tmp_path / "random.pt")
+    segmenter = Segmenter.from_checkpoint(path, device="cpu", precision="float32")
+    image, roi, _ = scan
+    part = np.zeros(SHAPE, np.uint8)
+    part[14:34, 10:36, 16:30] = np.asarray(roi.dataobj)[14:34, 10:36, 16:30]
+    roi = nib.Nifti1Image(part, roi.affine)  # well inside the volume: a cut to make
+    affine, shape = grid_for_spacing(image.affine, image.shape, (1.3, 1.0, 1.2))
+    coarse = [resample_from_to(v, (shape, affine), order=o) for v, o in ((image, 1), (roi, 0))]
+    coarse = [_as(v, "LIA") for v in coarse]
+    cut = segmenter.segment(*coarse, probabilities=True, tta=True)
+    regions = []
+    original = GridPlan.mask_region
+    monkeypatch.setattr(
+        GridPlan, "mask_region", lambda self, *a: regions.append(original(self, *a))
+    )  # records the cut it would make, and makes none
+    whole = segmenter.segment(*coarse, probabilities=True, tta=True)
+    assert cut.geometry.resampled and cut.labels.any()
+    region = regions[0]
+    assert all(b - a < n for a, b, n in zip(*region, SHAPE, strict=True)), region
+    np.testing.assert_allclose(cut.probabilities, whole.probabilities, atol=1e-5)
+    np.testing.assert_array_equal(cut.labels, whole.labels)
 
 
 def test_probabilities_sum_to_one_and_their_argmax_is_the_label_map(ideal, scan):

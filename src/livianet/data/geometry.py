@@ -20,6 +20,7 @@ from livianet.data.orientation import Reorientation, reorientation
 from livianet.data.spatial import (
     SPACING_TOLERANCE,
     Size3,
+    bounding_box,
     grid_for_spacing,
     resample_to_grid,
     spacing_differs,
@@ -78,26 +79,50 @@ class GridPlan:
     def model_spacing(self) -> tuple[float, float, float]:
         return voxel_sizes(self.model_affine)
 
-    def to_model(self, array: np.ndarray, order: int) -> np.ndarray:
+    def to_model(self, array: np.ndarray, order: int, region: Box | None = None) -> np.ndarray:
         """An array on the scan's grid (channels first allowed) on the model's grid.
 
         ``order`` 1 for intensities (float32 out), 0 for labels and masks (dtype kept).
+        ``region``: only that box of the model grid (resampled plans only), the
+        rest of the grid being work that nothing reads.
         """
         oriented = self.reorient.apply(array) if self.reorient is not None else array
         if not self.resampled:
+            if region is not None:
+                raise ValueError("a region of the model grid needs a resampled plan")
             return oriented
         if oriented.ndim == 3:
-            return self._resample_in(oriented, order)
-        return np.stack([self._resample_in(channel, order) for channel in oriented])
+            return self._resample_in(oriented, order, region)
+        return np.stack([self._resample_in(channel, order, region) for channel in oriented])
 
-    def _resample_in(self, volume: np.ndarray, order: int) -> np.ndarray:
+    def _resample_in(self, volume: np.ndarray, order: int, region: Box | None) -> np.ndarray:
         source = volume.astype(np.float32, copy=False) if order else volume
         if source.dtype == bool:
             source = source.view(np.uint8)
-        out = resample_to_grid(
-            source, self.oriented_affine, self.model_affine, self.model_shape, order, mode="nearest"
-        )
+        region = region or ((0, 0, 0), self.model_shape)
+        shape = tuple(b - a for a, b in zip(*region, strict=True))
+        target = box_affine(self.model_affine, region[0])
+        out = resample_to_grid(source, self.oriented_affine, target, shape, order, mode="nearest")
         return out.astype(bool) if volume.dtype == bool else out
+
+    def mask_region(self, mask: np.ndarray, margin: Size3) -> Box | None:
+        """The model-grid box that holds ``mask`` (on the scan's grid) once resampled, grown by ``margin``.
+
+        A network that reads ``margin`` voxels around each output voxel then
+        sees, inside this box, all it would see on the whole grid. None when
+        the plan does not resample or the mask is empty.
+        """
+        if not self.resampled or not mask.any():
+            return None
+        oriented = self.reorient.apply(mask) if self.reorient is not None else mask
+        start, stop = covering_box(
+            bounding_box(oriented), self.oriented_affine, self.model_affine, self.model_shape
+        )
+        grown_start = tuple(max(a - m, 0) for a, m in zip(start, margin, strict=True))
+        grown_stop = tuple(
+            min(b + m, n) for b, m, n in zip(stop, margin, self.model_shape, strict=True)
+        )
+        return grown_start, grown_stop  # type: ignore[return-value]
 
     def labels_to_input(self, labels: np.ndarray) -> np.ndarray:
         """Labels on the model grid back on the scan's grid; only for plans that did not resample."""

@@ -26,7 +26,7 @@ import numpy as np
 from livianet.data import check_same_grid, normalise_intensities
 from livianet.data.geometry import Box, GridPlan, ModelGrid, plan_grid
 from livianet.data.orientation import left_right_axis, orientation_of
-from livianet.data.spatial import spacing_differs, voxel_sizes
+from livianet.data.spatial import Size3, spacing_differs, voxel_sizes
 from livianet.errors import CheckpointError, ConfigError, DataError
 from livianet.inference.averaging import (
     average_on_grid,
@@ -338,12 +338,22 @@ class Segmenter:
 
     def _model_input(
         self, member: _Member, plan: GridPlan, data: np.ndarray, roi: np.ndarray | None
-    ) -> tuple[np.ndarray, np.ndarray | None]:
-        roi_m = plan.to_model(roi, order=0) if roi is not None else None
+    ) -> tuple[np.ndarray, np.ndarray | None, Size3]:
+        """The normalised image and ROI on the model grid, and where they start in it.
+
+        A resampled scan with an ROI is resampled only over the ROI's box and
+        the network's context around it: the tiles read nothing else, and the
+        z-score statistics come from the ROI alone, so the result is the same.
+        """
+        region = None
+        if roi is not None:
+            context = tuple((r - 1) // 2 + 1 for r in member.network.receptive_field)
+            region = plan.mask_region(roi, context)  # type: ignore[arg-type]
+        roi_m = plan.to_model(roi, order=0, region=region) if roi is not None else None
         image = normalise_intensities(
-            plan.to_model(data, order=1), roi_m, member.meta.normalization
+            plan.to_model(data, order=1, region=region), roi_m, member.meta.normalization
         )
-        return image, roi_m
+        return image, roi_m, region[0] if region is not None else (0, 0, 0)
 
     def _run(self, member: _Member, image: np.ndarray, roi: np.ndarray | None, probabilities: bool):
         s = self.settings
@@ -356,7 +366,7 @@ class Segmenter:
         self, member: _Member, plan: GridPlan, data: np.ndarray, roi: np.ndarray | None
     ) -> np.ndarray:
         """One model, no resampling: the argmax on the model grid is the argmax on the scan's."""
-        image, roi_m = self._model_input(member, plan, data, roi)
+        image, roi_m, _ = self._model_input(member, plan, data, roi)  # not resampled: all of it
         return plan.labels_to_input(self._run(member, image, roi_m, probabilities=False).labels)
 
     def _by_probabilities(
@@ -379,9 +389,10 @@ class Segmenter:
         for member, plan in zip(self.members, plans, strict=True):
             if plan.oriented_shape != first.oriented_shape:
                 raise DataError("the ensemble's models disagree on the scan's orientation")
-            image, roi_m = self._model_input(member, plan, data, roi)
+            image, roi_m, origin = self._model_input(member, plan, data, roi)
             for mirrored in (False, True) if tta else (False,):
                 probs, box = self._probabilities(member, image, roi_m, mirrored)
+                box = shifted(box, origin)
                 runs += 1
                 if not want_probabilities:
                     region = foreground_box(probs, box)
@@ -433,6 +444,17 @@ def segment(
         [resolve_model(p) for p in paths], device=device, precision=precision
     )
     return segmenter.segment(image, roi, **options)
+
+
+def shifted(box: Box, origin: Size3) -> Box:
+    """A box of a region starting at ``origin``, in the coordinates of the whole grid.
+
+    >>> shifted(((1, 2, 3), (4, 5, 6)), (10, 0, 1))
+    ((11, 2, 4), (14, 5, 7))
+    """
+    start = tuple(a + o for a, o in zip(box[0], origin, strict=True))
+    stop = tuple(b + o for b, o in zip(box[1], origin, strict=True))
+    return start, stop  # type: ignore[return-value]
 
 
 def _check_ensemble(members: list[_Member]) -> None:
