@@ -159,6 +159,22 @@ def test_a_bad_scan_does_not_stop_the_batch(tmp_path, checkpoint, scan, capsys):
     assert len((out / "volumes.csv").read_text().splitlines()) == 3
 
 
+def test_a_scan_that_cannot_be_written_does_not_stop_the_batch(tmp_path, checkpoint, scan, capsys):
+    """Writing runs behind the next scan's compute: its failure still names the scan."""
+    image, _, _ = scan
+    inputs = [_save(tmp_path / f"s{i}.nii.gz", image, np.eye(4)) for i in (1, 2, 3)]
+    out = tmp_path / "out"
+    (out / "Segmentation_s2.nii.gz").mkdir(parents=True)  # in the way of scan 2's label map
+    assert _segment(checkpoint, *inputs, "--out", out) == 1
+    err = capsys.readouterr().err
+    assert "1 of 3 scans failed" in err and "s2.nii.gz" in err and "Traceback" not in err
+    assert (out / "Segmentation_s1.nii.gz").is_file() and (out / "Segmentation_s3.nii.gz").is_file()
+    rows = list(csv.DictReader(open(out / "failures.csv")))
+    assert [r["input"] for r in rows] == [str(inputs[1])]
+    volumes = list(csv.DictReader(open(out / "volumes.csv")))
+    assert [r["image"] for r in volumes] == ["s1.nii.gz", "s3.nii.gz"]
+
+
 def test_skip_existing_keeps_what_a_previous_run_wrote(tmp_path, checkpoint, scan):
     image, _, _ = scan
     first = _save(tmp_path / "a.nii.gz", image, np.eye(4))

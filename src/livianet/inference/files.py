@@ -1,7 +1,8 @@
 """``livianet segment``: scans in, label maps, probability maps, tables and a manifest out.
 
-Scans are read one ahead of the one being segmented (a background thread), so a
-loop over thousands of scans keeps the CPU or GPU busy; under ``torchrun`` the
+Scans are read one ahead of the one being segmented and written one behind it
+(background threads, inference/pipeline.py), so a loop over thousands of scans
+keeps the CPU or GPU busy; under ``torchrun`` the
 list is split across processes and every scan is written exactly once. A scan
 that cannot be read or segmented is listed in ``failures.csv`` and the batch
 goes on; ``--skip-existing`` keeps outputs that a previous run wrote.
@@ -9,10 +10,10 @@ goes on; ``--skip-existing`` keeps outputs that a previous run wrote.
 
 from __future__ import annotations
 
-import concurrent.futures
+import functools
 import logging
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from livianet.data.relabel import original_codes
 from livianet.errors import ConfigError, LivianetError
 from livianet.inference.inputs import as_volume
 from livianet.inference.jobs import Job, place_outputs
+from livianet.inference.pipeline import EXPECTED, WriteBehind, read_ahead
 from livianet.inference.postprocess import structure_components
 from livianet.inference.run_files import previous_scans, write_run_files
 from livianet.inference.segmenter import SegmentationResult, Segmenter
@@ -130,23 +132,39 @@ def segment_files(
             and _kept(job, out_dir, report, previous, names, segmenter.num_classes)
         )
     ]
-    for done, (job, loaded) in enumerate(_read_ahead(todo, load), start=1):
-        try:
-            if isinstance(loaded, BaseException):
-                raise loaded
-            result = segmenter.segment(
-                loaded.images, loaded.roi, probabilities=options.probabilities, tta=options.tta,
-                orientation=orientation, resample=options.resample, force=options.force,
+
+    def written(job: Job, position: int) -> Callable[[Any], None]:
+        def done(outcome: SegmentReport | BaseException) -> None:
+            if isinstance(outcome, BaseException):
+                _failed(report, job, outcome)
+                return
+            report.add(outcome)
+            logger.info(
+                "%s: segmented (%d of %d, %d left)",
+                job.image.name, position, len(todo), len(todo) - position,
             )  # fmt: skip
-            report.add(_write_outputs(job, loaded, result, out_dir, options, names, segmenter))
-        except (LivianetError, OSError) as exc:
-            message = str(exc) if isinstance(exc, LivianetError) else _os_message(exc)
-            logger.error("%s: not segmented: %s", job.image, message)
-            report.failures.append({"input": str(job.image), "error": message})
-            continue
-        logger.info(
-            "%s: segmented (%d of %d, %d left)", job.image.name, done, len(todo), len(todo) - done
-        )
+
+        return done
+
+    with WriteBehind() as writer:
+        for position, (job, loaded) in enumerate(read_ahead(todo, load), start=1):
+            try:
+                if isinstance(loaded, BaseException):
+                    raise loaded
+                result = segmenter.segment(
+                    loaded.images, loaded.roi, probabilities=options.probabilities,
+                    tta=options.tta, orientation=orientation, resample=options.resample,
+                    force=options.force,
+                )  # fmt: skip
+            except EXPECTED as exc:
+                _failed(report, job, exc)
+                continue
+            writer.submit(
+                functools.partial(
+                    _write_outputs, job, loaded, result, out_dir, options, names, segmenter
+                ),
+                written(job, position),
+            )
     if info.enabled:
         report = _gather(report, info.is_main)
     if info.is_main:
@@ -156,20 +174,11 @@ def segment_files(
     return report
 
 
-def _read_ahead(jobs: list[Job], load: Callable[[Job], _Loaded]) -> Iterator[tuple[Job, Any]]:
-    """Each job with its loaded inputs (or the error loading them), the next read meanwhile."""
-    with concurrent.futures.ThreadPoolExecutor(
-        max_workers=1, thread_name_prefix="livianet-read"
-    ) as pool:
-        pending = pool.submit(load, jobs[0]) if jobs else None
-        for position, job in enumerate(jobs):
-            assert pending is not None
-            try:
-                loaded: Any = pending.result()
-            except (LivianetError, OSError) as exc:
-                loaded = exc
-            pending = pool.submit(load, jobs[position + 1]) if position + 1 < len(jobs) else None
-            yield job, loaded
+def _failed(report: SegmentReport, job: Job, exc: BaseException) -> None:
+    """One scan's failure, logged and listed; the batch goes on."""
+    message = str(exc) if isinstance(exc, LivianetError) else _os_message(exc)  # type: ignore[arg-type]
+    logger.error("%s: not segmented: %s", job.image, message)
+    report.failures.append({"input": str(job.image), "error": message})
 
 
 def _image_name(job: Job, out_dir: Path) -> str:
