@@ -90,6 +90,15 @@ def evaluate_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
             False,
         )
     )
+    cohort = result.get("cohort")
+    targets.append(
+        _target(
+            "cohort: peak memory over the whole call, GiB",
+            cohort["peak_rss_bytes"] / GIB if _ok(cohort) and "scans" in cohort else None,
+            TARGET_PEAK_GIB,
+            False,
+        )
+    )
     for preset, entry in result.get("training", {}).items():
         targets.append(
             _target(
@@ -200,6 +209,25 @@ def _geometry(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _cohort(result: dict[str, Any]) -> list[str]:
+    row = result.get("cohort") or {}
+    if not _ok(row) or "scans" not in row:
+        return []
+    single = row.get("single", {})
+    lines = [
+        f"cohort: one `livianet segment` call over {row['scans']} scans (NIfTI, four orientations):",
+        f"  {row['seconds']:.1f} s, {row['seconds_per_scan']:.1f} s/scan, "
+        f"peak {row['peak_rss_bytes'] / GIB:.2f} GiB, {row.get('written', 0)} label maps",
+    ]
+    if _ok(single):
+        lines.append(
+            f"  the first scan alone, one call: {single['seconds']:.1f} s "
+            f"(peak {single['peak_rss_bytes'] / GIB:.2f} GiB); per scan the cohort is "
+            f"{row.get('speedup_per_scan', float('nan')):.2f}x faster"
+        )
+    return lines
+
+
 def _training(result: dict[str, Any]) -> list[str]:
     header = (
         f"{'training':<28}{'samples/s':>10}{'out Mvox/s':>11}{'outside':>9}{'preset epoch':>14}"
@@ -268,6 +296,9 @@ def format_report(result: dict[str, Any]) -> str:
         "",
         *_segmentation(result),
     ]
+    cohort = _cohort(result)
+    if cohort:
+        lines += ["", *cohort]
     if result.get("training"):
         lines += ["", *_training(result)]
     growth = _growth(result)

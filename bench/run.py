@@ -48,6 +48,7 @@ from bench_common import (  # noqa: E402
     restrict_roi,
     run_child,
 )
+from cohort_rows import cohort_row  # noqa: E402
 from report import evaluate_targets, format_report  # noqa: E402
 from segment_rows import segmentation_row, timed_segmentation  # noqa: E402
 from train_rows import (  # noqa: E402
@@ -82,6 +83,7 @@ def settings_for(args: argparse.Namespace) -> dict[str, Any]:
             },
             "growth_fractions": [0.25, 0.5, 1.0],
             "growth_train_factor": 2,
+            "cohort_size": 4,
         }
     return {
         "crop": None,
@@ -92,6 +94,7 @@ def settings_for(args: argparse.Namespace) -> dict[str, Any]:
         "train_architectures": None,  # the presets' own networks
         "growth_fractions": [0.25, 0.5, 1.0],
         "growth_train_factor": 2,
+        "cohort_size": 20,
     }
 
 
@@ -402,8 +405,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        choices=["geometry"],
-        help="run one section alone: 'geometry' (the scan stored otherwise, and the built-in model)",
+        choices=["geometry", "cohort"],
+        help="run one section alone: 'geometry' (the scan stored otherwise, and the built-in "
+        "model) or 'cohort' (one call over many scans)",
     )
     args = parser.parse_args(argv)
     args.orientation = None if args.orientation.lower() == "none" else args.orientation.upper()
@@ -484,6 +488,10 @@ def main(argv: list[str] | None = None) -> int:
         print("geometry rows (the scan stored otherwise):", flush=True)
         result["geometry"] = geometry_section(checkpoint, files, case, args.orientation, work)
         return finish(result, args, started)
+    if args.only == "cohort":
+        print("cohort rows (one call over many scans):", flush=True)
+        result["cohort"] = cohort(checkpoint, data, args, settings, work)
+        return finish(result, args, started)
 
     print("float32 reference: livianet in-process, precision float32 ...", flush=True)
     raw_reference, seconds, _ = timed_segmentation(model, case, "float32")
@@ -501,6 +509,8 @@ def main(argv: list[str] | None = None) -> int:
     result["segmentation"] = seg
     print("geometry rows (the scan stored otherwise):", flush=True)
     result["geometry"] = geometry_section(checkpoint, files, case, args.orientation, work)
+    print("cohort rows (one call over many scans):", flush=True)
+    result["cohort"] = cohort(checkpoint, data, args, settings, work)
     print("bound (fresh child process, steady state):", flush=True)
     result["bound"] = bound_section(checkpoint, files, model, case, seg, settings, work)
     seg["livianet"]["computed_voxels"] = result["bound"]["computed_voxels"]  # counted, not planned
@@ -538,6 +548,12 @@ def main(argv: list[str] | None = None) -> int:
     return finish(result, args, started)
 
 
+def cohort(
+    checkpoint: Path, data: Path, args: argparse.Namespace, settings: dict[str, Any], work: Path
+) -> dict[str, Any]:
+    return cohort_row(checkpoint, data, args.orientation, settings["cohort_size"], work)
+
+
 def finish(result: dict[str, Any], args: argparse.Namespace, started: float) -> int:
     """Targets, JSON and the printed table; 1 when a row failed."""
     result["targets"] = evaluate_targets(result)
@@ -555,6 +571,9 @@ def finish(result: dict[str, Any], args: argparse.Namespace, started: float) -> 
         for k, row in result.get("geometry", {}).items()
         if isinstance(row, dict) and row.get("returncode")
     ]
+    cohort = result.get("cohort", {})
+    failed += ["cohort"] if cohort.get("returncode") else []
+    failed += ["cohort single"] if cohort.get("single", {}).get("returncode") else []
     failed += [
         f"training {preset} {kind}"
         for preset, entry in result.get("training", {}).items()

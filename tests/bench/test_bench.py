@@ -37,6 +37,8 @@ def bench_modules():
                 "torchio_method",
                 "segment_rows",
                 "report",
+                "train_rows",
+                "cohort_rows",
             )
         }
     finally:
@@ -260,3 +262,25 @@ def test_a_geometry_only_run_reports_its_rows_and_targets(bench_modules):
     assert verdicts["(a) speed-up over the original's method (faster of b, b'), end to end"] is None
     text = report.format_report(result)
     assert "(e) built-in model, LIA at 1 mm" in text and "+10%" in text
+
+
+def test_a_cohort_run_segments_every_scan_in_one_call_and_reports_it(tmp_path, bench_modules):
+    """Five small .mat cases in four orientations, cycled to 22 scans: one call writes them all."""
+    from conftest import write_example_data
+
+    data = write_example_data(tmp_path / "data").root
+    checkpoint = bench_modules["train_rows"].quick_checkpoint(tmp_path / "quick.pt")
+    (tmp_path / "work" / "logs").mkdir(parents=True)
+    row = bench_modules["cohort_rows"].cohort_row(checkpoint, data, "ILA", 22, tmp_path / "work")
+    assert row["returncode"] == 0 and row["single"]["returncode"] == 0, row
+    assert row["scans"] == 22 and row["written"] == 22
+    assert row["seconds_per_scan"] == pytest.approx(row["seconds"] / 22)
+    names = sorted(p.name for p in (tmp_path / "work" / "cohort").glob("*_T1.nii.gz"))
+    assert (
+        len(names) == 22
+        and any("_PSR_" in n for n in names)
+        and sum(n.startswith("copy") for n in names) == 2
+    )
+    report = bench_modules["report"]
+    text = "\n".join(report._cohort({"cohort": row}))
+    assert "22 scans" in text and "s/scan" in text and "faster" in text
