@@ -185,6 +185,17 @@ def plan_grid(
     return GridPlan(matrix, spatial, turn, model_affine, model_shape, bool(change))
 
 
+def shift_box(box: Box, origin: Size3) -> Box:
+    """A box of a region starting at ``origin``, in the coordinates of the whole grid.
+
+    >>> shift_box(((1, 2, 3), (4, 5, 6)), (10, 0, 1))
+    ((11, 2, 4), (14, 5, 7))
+    """
+    start = tuple(a + o for a, o in zip(box[0], origin, strict=True))
+    stop = tuple(b + o for b, o in zip(box[1], origin, strict=True))
+    return start, stop  # type: ignore[return-value]
+
+
 def box_affine(affine: np.ndarray, start: tuple[int, ...]) -> np.ndarray:
     """The affine of a sub-grid whose first voxel is voxel ``start`` of ``affine``'s grid."""
     shifted = np.array(affine, dtype=np.float64)

@@ -18,31 +18,29 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from livianet.data import check_same_grid, normalise_intensities
-from livianet.data.geometry import Box, GridPlan, ModelGrid, plan_grid
-from livianet.data.orientation import left_right_axis, orientation_of
-from livianet.data.spatial import Size3, spacing_differs, voxel_sizes
+from livianet.data import check_same_grid
+from livianet.data.geometry import Box, GridPlan, ModelGrid, plan_grid, shift_box
+from livianet.data.orientation import orientation_of
+from livianet.data.spatial import spacing_differs, voxel_sizes
 from livianet.errors import CheckpointError, ConfigError, DataError
 from livianet.inference.averaging import (
     average_on_grid,
     dense,
     foreground_box,
-    mirrored_back,
     sub_box,
 )
 from livianet.inference.inputs import ScanInput, as_volume
+from livianet.inference.member import Member, member_probabilities, model_input, run_member
 from livianet.inference.plausibility import volumes_far_from_training
 from livianet.inference.postprocess import keep_largest_component
 from livianet.inference.predictor import InferenceSettings, prepare_for_inference
 from livianet.inference.result import Geometry, SegmentationResult
-from livianet.inference.tiling import segment_volume
 from livianet.io import Volume, label_name
-from livianet.networks import Checkpoint, ModelMeta
+from livianet.networks import Checkpoint
 from livianet.runtime import resolve_device, resolve_precision
 
 logger = logging.getLogger(__name__)
@@ -51,23 +49,12 @@ MAX_SPACING_RATIO = 3.0  # scans coarser than this times the model's voxel size 
 ORIENTATION_KEY = "orientation"  # [Training Images] key naming .mat axis codes
 
 
-@dataclass(frozen=True)
-class _Member:
-    """One network of an ensemble, ready to run."""
-
-    checkpoint: Checkpoint
-    network: Any
-    meta: ModelMeta
-    num_classes: int
-    in_channels: int
-
-
 class Segmenter:
     """Segments scans with one checkpoint, or several averaged (an ensemble)."""
 
     def __init__(
         self,
-        members: list[_Member],
+        members: list[Member],
         settings: InferenceSettings,
         largest_component: bool,
     ) -> None:
@@ -108,7 +95,7 @@ class Segmenter:
             network = checkpoint.network()
             config = network.config
             members.append(
-                _Member(
+                Member(
                     checkpoint,
                     prepare_for_inference(network, settings),
                     checkpoint.meta,
@@ -311,7 +298,7 @@ class Segmenter:
     def _plan(
         self,
         source: Volume,
-        member: _Member,
+        member: Member,
         known: bool,
         resample: bool,
         force: bool,
@@ -336,38 +323,14 @@ class Segmenter:
                     )
         return plan
 
-    def _model_input(
-        self, member: _Member, plan: GridPlan, data: np.ndarray, roi: np.ndarray | None
-    ) -> tuple[np.ndarray, np.ndarray | None, Size3]:
-        """The normalised image and ROI on the model grid, and where they start in it.
-
-        A resampled scan with an ROI is resampled only over the ROI's box and
-        the network's context around it: the tiles read nothing else, and the
-        z-score statistics come from the ROI alone, so the result is the same.
-        """
-        region = None
-        if roi is not None:
-            context = tuple((r - 1) // 2 + 1 for r in member.network.receptive_field)
-            region = plan.mask_region(roi, context)  # type: ignore[arg-type]
-        roi_m = plan.to_model(roi, order=0, region=region) if roi is not None else None
-        image = normalise_intensities(
-            plan.to_model(data, order=1, region=region), roi_m, member.meta.normalization
-        )
-        return image, roi_m, region[0] if region is not None else (0, 0, 0)
-
-    def _run(self, member: _Member, image: np.ndarray, roi: np.ndarray | None, probabilities: bool):
-        s = self.settings
-        return segment_volume(
-            member.network, image, roi, device=s.device, precision=s.precision, tile=s.tile,
-            batch_size=s.batch_size, probabilities=probabilities,
-        )  # fmt: skip
-
     def _labels_directly(
-        self, member: _Member, plan: GridPlan, data: np.ndarray, roi: np.ndarray | None
+        self, member: Member, plan: GridPlan, data: np.ndarray, roi: np.ndarray | None
     ) -> np.ndarray:
         """One model, no resampling: the argmax on the model grid is the argmax on the scan's."""
-        image, roi_m, _ = self._model_input(member, plan, data, roi)  # not resampled: all of it
-        return plan.labels_to_input(self._run(member, image, roi_m, probabilities=False).labels)
+        image, roi_m, _ = model_input(member, plan, data, roi)  # not resampled: all of it
+        return plan.labels_to_input(
+            run_member(member, self.settings, image, roi_m, probabilities=False).labels
+        )
 
     def _by_probabilities(
         self,
@@ -389,10 +352,10 @@ class Segmenter:
         for member, plan in zip(self.members, plans, strict=True):
             if plan.oriented_shape != first.oriented_shape:
                 raise DataError("the ensemble's models disagree on the scan's orientation")
-            image, roi_m, origin = self._model_input(member, plan, data, roi)
+            image, roi_m, origin = model_input(member, plan, data, roi)
             for mirrored in (False, True) if tta else (False,):
-                probs, box = self._probabilities(member, image, roi_m, mirrored)
-                box = shifted(box, origin)
+                probs, box = member_probabilities(member, self.settings, image, roi_m, mirrored)
+                box = shift_box(box, origin)
                 runs += 1
                 if not want_probabilities:
                     region = foreground_box(probs, box)
@@ -406,21 +369,6 @@ class Segmenter:
         if want_probabilities:
             probabilities = first.oriented_to_input(dense(mean, union, self.num_classes, shape))
         return first.oriented_to_input(labels), probabilities
-
-    def _probabilities(
-        self, member: _Member, image: np.ndarray, roi: np.ndarray | None, mirrored: bool
-    ) -> tuple[np.ndarray, Box]:
-        """Probabilities over a model-grid box, of the scan or of its left-right mirror."""
-        if not mirrored:
-            result = self._run(member, image, roi, probabilities=True)
-            return result.probabilities, result.box
-        axis = left_right_axis(member.meta.orientation or "RAS")
-        flipped = np.ascontiguousarray(np.flip(image, axis=axis + 1))
-        flipped_roi = np.ascontiguousarray(np.flip(roi, axis=axis)) if roi is not None else None
-        result = self._run(member, flipped, flipped_roi, probabilities=True)
-        return mirrored_back(
-            result.probabilities, result.box, axis, image.shape[axis + 1], member.meta.label_pairs
-        )
 
 
 def segment(
@@ -446,18 +394,7 @@ def segment(
     return segmenter.segment(image, roi, **options)
 
 
-def shifted(box: Box, origin: Size3) -> Box:
-    """A box of a region starting at ``origin``, in the coordinates of the whole grid.
-
-    >>> shifted(((1, 2, 3), (4, 5, 6)), (10, 0, 1))
-    ((11, 2, 4), (14, 5, 7))
-    """
-    start = tuple(a + o for a, o in zip(box[0], origin, strict=True))
-    stop = tuple(b + o for b, o in zip(box[1], origin, strict=True))
-    return start, stop  # type: ignore[return-value]
-
-
-def _check_ensemble(members: list[_Member]) -> None:
+def _check_ensemble(members: list[Member]) -> None:
     classes = {m.num_classes for m in members}
     channels = {m.in_channels for m in members}
     if len(classes) > 1 or len(channels) > 1:
