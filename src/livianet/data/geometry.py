@@ -114,9 +114,9 @@ class GridPlan:
         """
         if not self.resampled or not mask.any():
             return None
-        oriented = self.reorient.apply(mask) if self.reorient is not None else mask
+        # the mask's box in world space: the scan's own grid serves, no reorientation needed
         start, stop = covering_box(
-            bounding_box(oriented), self.oriented_affine, self.model_affine, self.model_shape
+            bounding_box(mask), self.input_affine, self.model_affine, self.model_shape
         )
         grown_start = tuple(max(a - m, 0) for a, m in zip(start, margin, strict=True))
         grown_stop = tuple(

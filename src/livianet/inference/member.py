@@ -55,10 +55,9 @@ def run_member(
     roi: np.ndarray | None,
     probabilities: bool,
 ) -> Segmentation:
-    s = settings
     return segment_volume(
-        member.network, image, roi, device=s.device, precision=s.precision, tile=s.tile,
-        batch_size=s.batch_size, probabilities=probabilities,
+        member.network, image, roi, device=settings.device, precision=settings.precision,
+        tile=settings.tile, batch_size=settings.batch_size, probabilities=probabilities,
     )  # fmt: skip
 
 
