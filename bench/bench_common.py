@@ -131,11 +131,15 @@ def machine_info() -> dict[str, Any]:
 # ----------------------------------------------------------------------------- work counts
 
 
-def network_flops(model_config: Any, input_size: int | Size3) -> float:
+def network_flops(
+    model_config: Any, input_size: int | Size3, pointwise_voxels: int | None = None
+) -> float:
     """Floating-point operations (2 per multiply-add) of one forward pass on one tile.
 
     Counts the convolutions, 1x1x1 layers and classifier; batch norm and the
-    activations are a few operations per value and left out.
+    activations are a few operations per value and left out. ``pointwise_voxels``:
+    the output voxels the 1x1x1 layers run on, when not all of them (livianet
+    runs them on the tile's ROI voxels only).
     """
     size = [input_size] * 3 if isinstance(input_size, int) else list(input_size)
     channels = model_config.in_channels
@@ -145,8 +149,9 @@ def network_flops(model_config: Any, input_size: int | Size3) -> float:
         total += 2.0 * channels * out * math.prod(kernel) * math.prod(size)
         channels = out
     channels = model_config.fc_in_channels
+    voxels = math.prod(size) if pointwise_voxels is None else pointwise_voxels
     for out in (*model_config.fc_channels, model_config.num_classes):
-        total += 2.0 * channels * out * math.prod(size)
+        total += 2.0 * channels * out * voxels
         channels = out
     return total
 

@@ -13,6 +13,7 @@ from conftest import write_nifti
 from livianet.data import (
     consecutive_mapping,
     distinct_values,
+    label_counts,
     output_file,
     process_label_folder,
     relabel,
@@ -178,3 +179,17 @@ def test_output_file_names():
     assert output_file(folder, Path("in/MR_1.nii.gz"), None, "ROI_") == folder / "ROI_MR_1.nii.gz"
     assert output_file(folder, Path("in/MR_1.nii.gz"), "mat") == folder / "MR_1.mat"
     assert output_file(folder, Path("in/MR_1.mat"), "nifti") == folder / "MR_1.nii.gz"
+
+
+def test_label_counts_add_up_across_slabs(monkeypatch):
+    import sys
+
+    # slabs of 7 voxels, many boundaries; the module, not the function livianet.data exports
+    monkeypatch.setattr(sys.modules["livianet.data.relabel"], "COUNT_CHUNK", 7)
+    labels = np.zeros((4, 5, 3), dtype=np.uint8)
+    labels[0, 0, 0] = 5
+    labels[3, 4, :] = 2
+    assert label_counts(labels, minlength=3).tolist() == [56, 0, 3, 0, 0, 1]
+    fortran = np.asfortranarray(labels)
+    assert label_counts(fortran, minlength=8).tolist() == [56, 0, 3, 0, 0, 1, 0, 0]
+    assert label_counts(labels > 0).tolist() == [56, 4]

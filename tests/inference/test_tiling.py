@@ -9,7 +9,7 @@ import torch
 from livianet.config import ModelConfig
 from livianet.inference import segment_volume
 from livianet.inference.tiling import auto_tile, pad_region, roi_box, split_axis
-from livianet.networks import build_model
+from livianet.networks import build_model, fuse
 
 
 def _model(
@@ -76,6 +76,22 @@ def test_roi_limits_work_and_sets_background_outside(rng):
     assert (result.dense_probabilities()[0][~roi] == 1).all() and (
         result.dense_probabilities()[1:][:, ~roi] == 0
     ).all()
+
+
+def test_the_folded_network_on_an_irregular_roi_equals_the_whole_volume_there(rng):
+    model = _model()
+    image = rng.normal(size=(1, 18, 16, 17)).astype(np.float32)
+    roi = rng.random((18, 16, 17)) < 0.4  # tiles hold ROI and non-ROI voxels alike
+    expected = _whole_volume(model, image).numpy()
+    for batch in (1, 3):
+        result = segment_volume(
+            fuse(model), image, roi, tile=5, batch_size=batch, probabilities=True
+        )
+        np.testing.assert_allclose(
+            result.dense_probabilities()[:, roi], expected[:, roi], atol=2e-5
+        )
+        assert np.array_equal(result.labels[roi], expected.argmax(0)[roi])
+        assert (result.labels[~roi] == 0).all()
 
 
 def test_empty_roi_gives_background(rng):

@@ -94,3 +94,25 @@ def test_casting_the_inference_form_leaves_the_network_in_float32():
         close = fused(x.to(torch.bfloat16)).float()
         exact = model(x)
     assert (close.argmax(1) == exact.argmax(1)).float().mean() > 0.9
+
+
+def test_kept_voxels_alone_pass_the_pointwise_layers_with_the_same_logits():
+    config = ModelConfig(
+        conv_channels=(5, 6),
+        conv_kernels=((3, 3, 3), (3, 3, 3)),
+        fc_channels=(8, 6),
+        num_classes=4,
+        dropout_rates=(0.0, 0.0, 0.0),
+        intermediate_layers=(0,),
+        activation="relu",
+    )
+    fused = fuse(_randomised(config))
+    x = torch.randn(2, 1, 10, 11, 12)
+    keep = torch.rand(2, 6, 7, 8, generator=torch.Generator().manual_seed(3)) < 0.3
+    with torch.no_grad():
+        whole, masked = fused(x.clone()), fused(x.clone(), keep)
+    assert masked.shape == whole.shape == (2, 4, 6, 7, 8)
+    kept = keep.unsqueeze(1).expand_as(whole)
+    torch.testing.assert_close(masked[kept], whole[kept], rtol=1e-5, atol=1e-6)
+    assert torch.count_nonzero(masked[~kept]) == 0  # left 0: never computed
+    assert whole[~kept].abs().sum() > 0

@@ -138,3 +138,18 @@ def test_bad_inputs_are_refused_and_nothing_is_written(tmp_path):
     with pytest.raises(ValueError, match="3-D"):
         save_mosaic(image[0], labels[0], affine, tmp_path / "x.png")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_non_finite_voxels_are_drawn_as_zero_and_the_input_is_left_alone():
+    image, labels, affine = _scan()
+    image = image.astype(np.float32)
+    spoilt = image.copy()
+    spoilt[::3, ::2, ::2] = np.nan
+    spoilt[1::3, ::2, ::2] = np.inf
+    zeroed = np.where(np.isfinite(spoilt), spoilt, 0).astype(np.float32)
+    before = spoilt.copy()
+    drawn, expected = display_panels(spoilt, labels, affine), display_panels(zeroed, labels, affine)
+    for panel, reference in zip(drawn, expected, strict=True):
+        assert np.isfinite(panel.grey).all()
+        np.testing.assert_allclose(panel.grey, reference.grey, atol=1e-6)
+    np.testing.assert_array_equal(spoilt, before)  # NaN equal NaN here

@@ -22,6 +22,7 @@ from livianet.data.cases import (
 from livianet.data.relabel import (
     consecutive_mapping,
     distinct_values,
+    label_counts,
     output_file,
     process_label_folder,
     relabel,
@@ -40,6 +41,7 @@ __all__ = [
     "declared_geometry",
     "consecutive_mapping",
     "distinct_values",
+    "label_counts",
     "folder_listing",
     "folder_problems",
     "index_problem",

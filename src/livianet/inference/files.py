@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from livianet.atomic import check_writable
-from livianet.data import load_label
+from livianet.data import label_counts, load_label
 from livianet.data.relabel import original_codes
 from livianet.errors import ConfigError, LivianetError
 from livianet.inference.inputs import as_volume
@@ -40,7 +40,7 @@ from livianet.io import (
     strip_volume_suffix,
 )
 from livianet.networks import Checkpoint
-from livianet.runtime import distributed
+from livianet.runtime import distributed, release_freed_memory
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +159,8 @@ def segment_files(
             except EXPECTED as exc:
                 _failed(report, job, exc)
                 continue
+            finally:
+                release_freed_memory()  # the next scan's tiles differ: kept blocks would fragment
             writer.submit(
                 functools.partial(
                     _write_outputs, job, loaded, result, out_dir, options, names, segmenter
@@ -257,7 +259,7 @@ def _volume_row(
     num_classes: int,
 ) -> dict[str, Any]:
     voxel_mm3 = float(np.prod(grid.spacing))
-    counts = np.bincount(labels.ravel(), minlength=num_classes)
+    counts = label_counts(labels, num_classes)
     row: dict[str, Any] = {"image": image_name}
     for k in range(1, num_classes):
         row[f"{label_name(names, k)}_mm3"] = float(counts[k]) * voxel_mm3

@@ -9,6 +9,12 @@ from livianet.data import largest_component
 from livianet.data.roi import CONNECTIVITY
 
 
+def _boxes(labels: np.ndarray, num_classes: int) -> list[tuple[slice, ...] | None]:
+    """Each label's bounding box (``ndimage.find_objects``), without a 64-bit copy of the map."""
+    integers = labels if labels.dtype.kind in "iu" else labels.astype(np.int64)
+    return ndimage.find_objects(integers, max_label=num_classes - 1)
+
+
 def keep_largest_component(labels: np.ndarray, num_classes: int) -> np.ndarray:
     """Keep, for each class, only its largest 26-connected component; the rest becomes background.
 
@@ -20,7 +26,7 @@ def keep_largest_component(labels: np.ndarray, num_classes: int) -> np.ndarray:
     [0, 0, 1, 1, 0]
     """
     out = labels.copy()
-    objects = ndimage.find_objects(labels.astype(np.int64, copy=False), max_label=num_classes - 1)
+    objects = _boxes(labels, num_classes)
     for value, box in enumerate(objects, start=1):
         if box is None:
             continue
@@ -40,7 +46,7 @@ def structure_components(labels: np.ndarray, num_classes: int) -> dict[str, dict
     {'1': {'count': 2, 'largest_fraction': 0.75}}
     """
     found: dict[str, dict[str, float]] = {}
-    objects = ndimage.find_objects(labels.astype(np.int64, copy=False), max_label=num_classes - 1)
+    objects = _boxes(labels, num_classes)
     for value in range(1, num_classes):
         box = objects[value - 1] if value - 1 < len(objects) else None
         if box is None:

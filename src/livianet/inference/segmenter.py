@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from livianet.data import check_same_grid
+from livianet.data import check_same_grid, label_counts
 from livianet.data.geometry import Box, GridPlan, ModelGrid, plan_grid, shift_box
 from livianet.data.orientation import orientation_of
 from livianet.data.spatial import spacing_differs, voxel_sizes
@@ -280,7 +280,7 @@ class Segmenter:
         )
         names = self.label_names
         voxel = float(np.prod(geometry.spacing))
-        counts = np.bincount(labels.ravel(), minlength=self.num_classes)
+        counts = label_counts(labels, self.num_classes)
         volumes = {
             label_name(names, k): float(counts[k]) * voxel for k in range(1, self.num_classes)
         }

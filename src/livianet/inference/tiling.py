@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from livianet.data import bounding_box
+from livianet.networks.folded import FusedLiviaNet
 from livianet.runtime import autocast, memory_format
 
 logger = logging.getLogger(__name__)
@@ -277,11 +278,29 @@ def segment_volume(
             for chunk in batches:
                 windows = np.stack([pad_region(image, t.origin, t.stop, rf) for t in chunk])
                 inputs = torch.from_numpy(windows).to(device, dtype).contiguous(memory_format=fmt)
-                logits = model(inputs).float()
+                logits = _logits(model, inputs, chunk, roi, device)
                 _store(logits, chunk, labels, probs, roi, box[0])
     finally:
         model.train(was_training)
     return Segmentation(labels, probs, box)
+
+
+def _logits(
+    model: torch.nn.Module,
+    inputs: torch.Tensor,
+    tiles: list[Tile],
+    roi: np.ndarray | None,
+    device: torch.device,
+) -> torch.Tensor:
+    """The tiles' logits; a folded network computes its 1x1x1 layers on ROI voxels only.
+
+    Only ROI voxels are stored (:func:`_store`), and a brain fills about half
+    of the tiles that cover it: the rest need not pass the widest layers.
+    """
+    if roi is None or not isinstance(model, FusedLiviaNet):
+        return model(inputs).float()
+    keep = torch.from_numpy(np.stack([roi[t.window] for t in tiles])).to(device)
+    return model(inputs, keep).float()
 
 
 def _store(

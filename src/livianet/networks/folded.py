@@ -123,7 +123,12 @@ class FusedLiviaNet(nn.Module):
         self.num_conv = num_conv
         self.kept = kept
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits ``(N, K, *output size)``; with ``keep`` (bool, ``(N, *output size)``) only there.
+
+        The 1x1x1 layers act on each voxel alone, so voxels a caller discards
+        (outside the ROI) need not pass through them: their logits are left 0.
+        """
         outputs = {}
         for index in range(self.num_conv):
             x = self.convs[index](self.acts[index](self.pre[index](x)))
@@ -138,9 +143,9 @@ class FusedLiviaNet(nn.Module):
                 )
             ]
             x = torch.cat([x, *crops], dim=1)
-        return self._pointwise(x)
+        return self._pointwise(x, keep)
 
-    def _pointwise(self, x: torch.Tensor) -> torch.Tensor:
+    def _pointwise(self, x: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
         """The 1x1x1 layers as matrix products over chunks of voxels.
 
         They act on each voxel alone, so a few thousand voxels at a time keep
@@ -153,12 +158,23 @@ class FusedLiviaNet(nn.Module):
             (self.pre[i], self.acts[i], self.convs[i].weight.flatten(1), self.convs[i].bias)
             for i in range(self.num_conv, len(self.convs))
         ]
-        out = flat.new_empty(flat.shape[0], self.config.num_classes)
-        for start in range(0, flat.shape[0], POINTWISE_ROWS):
-            y = flat[start : start + POINTWISE_ROWS]
+        if keep is None:
+            out = flat.new_empty(flat.shape[0], self.config.num_classes)
+            rows = None
+        else:
+            out = flat.new_zeros(flat.shape[0], self.config.num_classes)
+            rows = torch.nonzero(keep.reshape(-1)).squeeze(1)
+        total = flat.shape[0] if rows is None else rows.numel()
+        for start in range(0, total, POINTWISE_ROWS):
+            chunk = (
+                slice(start, start + POINTWISE_ROWS)
+                if rows is None
+                else rows[start : start + POINTWISE_ROWS]
+            )
+            y = flat[chunk]
             for pre, act, weight, bias in layers:
                 y = F.linear(act(pre(y)), weight.to(y.dtype), bias.to(y.dtype))
-            out[start : start + POINTWISE_ROWS] = y
+            out[chunk] = y
         return out.view(n, d, h, w, -1).permute(0, 4, 1, 2, 3)
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 from nibabel import affines, orientations
 
+from livianet.data.relabel import distinct_values
 from livianet.reporting.drawing import DPI, label_colours, save_figure
 from livianet.reporting.snapshot import OVERLAY_ALPHA, _as_labels, _centre, _window
 
@@ -115,7 +116,6 @@ def display_panels(
         volume = volume[0]
     if volume.ndim != 3:
         raise ValueError(f"image must be 3-D (X, Y, Z), got shape {volume.shape}")
-    volume = np.nan_to_num(volume, nan=0.0, posinf=0.0, neginf=0.0)
     label_map = _as_labels(labels, volume.shape, "labels")
     matrix = _checked_affine(affine)
 
@@ -185,7 +185,7 @@ def mosaic_figure(
 
     panels = display_panels(image, labels, affine, convention)
     present = sorted(set().union(*(np.unique(p.labels[p.labels > 0]).tolist() for p in panels)))
-    all_labels = np.unique(_as_labels(labels, np.asarray(image).shape[-3:], "labels"))
+    all_labels = distinct_values(_as_labels(labels, np.asarray(image).shape[-3:], "labels"))
     listed = sorted(set(present) | {int(k) for k in all_labels if k > 0})
     colours = label_colours(max([*listed, 0]) + 1)
     names = names or {}

@@ -102,7 +102,7 @@ def snapshot_figure(
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
-    volume = np.nan_to_num(np.asarray(image, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    volume = np.asarray(image, dtype=np.float32)  # _window reads non-finite voxels as 0
     if volume.ndim != 3:
         raise ValueError(f"image must be 3-D (X, Y, Z), got shape {volume.shape}")
     rows = [("segmentation", _as_labels(labels, volume.shape, "labels"))]
@@ -117,7 +117,7 @@ def snapshot_figure(
     for _, label_volume in rows:
         labelled |= label_volume > 0
     centre = _centre(rows[0][1] > 0 if rows[0][1].any() else labelled)
-    box = _crop_box((volume != 0) | labelled)
+    box = _crop_box(((volume != 0) & np.isfinite(volume)) | labelled)
     grey = _window(volume)
 
     present = sorted(set().union(*(np.unique(lv[lv > 0]).tolist() for _, lv in rows)))
@@ -169,13 +169,14 @@ def snapshot_figure(
     return figure
 
 
-def _as_labels(labels: npt.ArrayLike, shape: tuple[int, ...], what: str) -> npt.NDArray[np.int64]:
+def _as_labels(labels: npt.ArrayLike, shape: tuple[int, ...], what: str) -> npt.NDArray[np.integer]:
+    """An integer label map as it is (a 64-bit copy of a 256^3 map is 128 MiB); others rounded."""
     array = np.asarray(labels)
     if array.shape != shape:
         raise ValueError(f"{what} shape {array.shape} does not match image shape {shape}")
-    if not np.issubdtype(array.dtype, np.integer):
-        array = np.rint(np.nan_to_num(array.astype(np.float64)))
-    return array.astype(np.int64)
+    if np.issubdtype(array.dtype, np.integer):
+        return array
+    return np.rint(np.nan_to_num(array.astype(np.float64))).astype(np.int64)
 
 
 def _centre(mask: npt.NDArray[np.bool_]) -> tuple[int, int, int]:
@@ -218,13 +219,14 @@ WINDOW_SAMPLE = 1 << 20  # voxels the display window's percentiles are taken fro
 
 
 def _window(volume: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """Scale to [0, 1] between the 1st and 99th percentile of nonzero voxels.
+    """Scale to [0, 1] between the 1st and 99th percentile of nonzero voxels; non-finite ones as 0.
 
     The percentiles come from an even sample of about a million voxels: a
     display window needs no more, and a 256^3 scan's full sort took a second.
+    The one output array is the only full-size copy made.
     """
     flat = volume.ravel(order="K")  # no copy, whatever the memory order
-    sample = flat[:: max(1, flat.size // WINDOW_SAMPLE)]
+    sample = np.nan_to_num(flat[:: max(1, flat.size // WINDOW_SAMPLE)], posinf=0.0, neginf=0.0)
     values = sample[sample != 0]
     if values.size == 0:
         values = sample
@@ -233,6 +235,7 @@ def _window(volume: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         high = low + 1.0
     scaled = np.subtract(volume, low, dtype=np.float32)
     scaled /= np.float32(high - low)
+    scaled[~np.isfinite(scaled)] = np.float32(-low / (high - low))  # where the input was not finite
     return np.clip(scaled, 0.0, 1.0, out=scaled)
 
 

@@ -15,7 +15,15 @@ import logging
 import numpy as np
 
 from livianet.config import TrainingConfig
-from livianet.data import Case, check_channels, list_cases, normalised, read_case, to_model_grid
+from livianet.data import (
+    Case,
+    check_channels,
+    label_counts,
+    list_cases,
+    normalised,
+    read_case,
+    to_model_grid,
+)
 from livianet.data.geometry import ModelGrid
 from livianet.data.orientation import CANONICAL, reorientation
 from livianet.data.relabel import MAPPING_FILE, read_label_mapping
@@ -154,7 +162,7 @@ def training_volumes(cases: list[Case], num_classes: int) -> dict[int, tuple[flo
             continue
         affine = case.plan.model_affine if case.plan is not None else case.reference.affine
         voxel = float(np.prod(voxel_sizes(affine)))
-        counts = np.bincount(case.label.ravel(), minlength=num_classes)
+        counts = label_counts(case.label, num_classes)
         for k in volumes:
             volumes[k].append(float(counts[k]) * voxel)
     return {k: (min(v), float(np.mean(v)), max(v)) for k, v in volumes.items() if v and max(v) > 0}
