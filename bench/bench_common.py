@@ -256,12 +256,30 @@ def load_model(checkpoint: str | os.PathLike[str]):
     return model, state
 
 
-def load_scan(image: Path, roi: Path | None, normalization: str, num_classes: int):
-    """Read and normalise a scan exactly as ``livianet segment`` does."""
-    from livianet.data import CaseFiles, load_case
+def load_scan(image: Path, roi: Path | None, state: dict[str, Any], num_classes: int):
+    """Read and normalise a scan exactly as ``livianet segment`` does, on the model's grid.
 
+    A ``.mat`` scan takes the axis codes the model's training arrays were
+    stored in, and the case is reoriented to the orientation the network was
+    trained in (``case.plan``; :func:`on_stored_grid` brings labels back), as
+    the CLI does: the in-process reference and the baselines then see what
+    the network was trained on.
+    """
+    from livianet.data import CaseFiles, load_case
+    from livianet.data.geometry import ModelGrid
+    from livianet.networks import ModelMeta
+
+    meta = ModelMeta.from_state(state)
     files = CaseFiles(index=0, images=(Path(image),), label=None, roi=Path(roi) if roi else None)
-    return load_case(files, normalization, num_classes)
+    grid = ModelGrid(meta.orientation, meta.spacing) if meta.orientation else None
+    return load_case(
+        files, meta.normalization, num_classes, orientation=meta.stored_orientation, grid=grid
+    )
+
+
+def on_stored_grid(case: Any, array: np.ndarray) -> np.ndarray:
+    """Labels or a mask of ``case``'s model grid on the scan's own grid (as the CLI writes it)."""
+    return case.plan.labels_to_input(array) if case.plan is not None else array
 
 
 def run_method(
@@ -292,12 +310,11 @@ def run_method(
     phases = {}
     tick = time.perf_counter()
     model, state = load_model(args.checkpoint)
-    case = load_scan(
-        args.image, args.roi, state.get("normalization", "none"), model.config.num_classes
-    )
+    case = load_scan(args.image, args.roi, state, model.config.num_classes)
     phases["load_s"] = time.perf_counter() - tick
     tick = time.perf_counter()
     labels, tiles = segment(model, case.image, case.roi, args.size, args.batch)
+    labels = on_stored_grid(case, labels)
     phases["compute_s"] = time.perf_counter() - tick
     tick = time.perf_counter()
     args.out.mkdir(parents=True, exist_ok=True)

@@ -40,9 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
     model, state = load_model(args.checkpoint)
     bound = measure_bound(model, args.tiles, args.seconds)
-    case = load_scan(
-        args.image, args.roi, state.get("normalization", "none"), model.config.num_classes
-    )
+    case = load_scan(args.image, args.roi, state, model.config.num_classes)
     # (a)'s segment_volume call in a warm process (no start, no I/O), counting its work.
     _, seconds, computed = timed_segmentation(model, case, bound["precision"])
     bound["livianet_compute_seconds_in_process"] = seconds

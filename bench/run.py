@@ -45,6 +45,7 @@ from bench_common import (  # noqa: E402
     load_scan,
     machine_info,
     network_flops,
+    on_stored_grid,
     restrict_roi,
     run_child,
 )
@@ -151,7 +152,8 @@ def segmentation_section(
     checkpoint: Path, files: dict[str, Path], model, case, references, work: Path
 ) -> dict[str, Any]:
     """Rows (a), (b), (c), back to back, with the work each computes."""
-    raw_reference, shipped_reference = references
+    raw_reference, shipped_reference = references  # on the scan's own grid, as the rows write
+    stored_roi = on_stored_grid(case, case.roi)
     image, roi_file = str(files["image"]), str(files["roi"])
     logs = work / "logs"
     rows: dict[str, Any] = {}
@@ -159,34 +161,34 @@ def segmentation_section(
         "livianet",
         livianet_command("segment", str(checkpoint), image, "--roi", roi_file, "--out",
                          str(work / "seg_a")),
-        work / "seg_a", files["image"], case.roi, shipped_reference, logs,
+        work / "seg_a", files["image"], stored_roi, shipped_reference, logs,
     )  # fmt: skip
     rows["livianet_float32"] = segmentation_row(
         "livianet_float32",
         livianet_command("segment", str(checkpoint), image, "--roi", roi_file, "--out",
                          str(work / "seg_a32"), "--precision", "float32"),
-        work / "seg_a32", files["image"], case.roi, shipped_reference, logs,
+        work / "seg_a32", files["image"], stored_roi, shipped_reference, logs,
     )  # fmt: skip
     rows["original"] = segmentation_row(
         "original",
         [sys.executable, str(BENCH / "original_method.py"), str(checkpoint), image,
          "--roi", roi_file, "--out", str(work / "seg_b"),
          "--sample", str(ORIGINAL_SAMPLE), "--batch", str(ORIGINAL_BATCH)],
-        work / "seg_b", files["image"], case.roi, raw_reference, logs,
+        work / "seg_b", files["image"], stored_roi, raw_reference, logs,
     )  # fmt: skip
     rows["original_lean"] = segmentation_row(
         "original_lean",
         [sys.executable, str(BENCH / "lean_method.py"), str(checkpoint), image,
          "--roi", roi_file, "--out", str(work / "seg_b_lean"),
          "--sample", str(ORIGINAL_SAMPLE), "--batch", str(ORIGINAL_BATCH)],
-        work / "seg_b_lean", files["image"], case.roi, raw_reference, logs,
+        work / "seg_b_lean", files["image"], stored_roi, raw_reference, logs,
     )  # fmt: skip
     rows["torchio"] = segmentation_row(
         "torchio",
         [sys.executable, str(BENCH / "torchio_method.py"), str(checkpoint), image,
          "--roi", roi_file, "--out", str(work / "seg_c"),
          "--patch", str(TORCHIO_PATCH), "--batch", str(TORCHIO_BATCH)],
-        work / "seg_c", files["image"], case.roi, raw_reference, logs,
+        work / "seg_c", files["image"], stored_roi, raw_reference, logs,
     )  # fmt: skip
     rf = model.receptive_field
     tiles = livianet_tile_plan(model, case.roi, case.shape, shipped_precision())
@@ -242,10 +244,11 @@ def geometry_section(
 
     if orientation is None:
         return {"skipped": "the scans' orientation is unknown (--orientation none)"}
-    stored = affine_for_codes(orientation, case.shape)
-    turn = reorientation(stored, case.shape, "RAS")
+    stored_shape = case.reference.spatial_shape
+    stored = affine_for_codes(orientation, stored_shape)
+    turn = reorientation(stored, stored_shape, "RAS")
     raw = np.asarray(load_volume_data(files["image"]), dtype=np.float32)
-    roi = case.roi.astype(np.uint8)
+    roi = on_stored_grid(case, case.roi).astype(np.uint8)
     ras = [nib.Nifti1Image(turn.apply(a), turn.affine) for a in (raw, roi)]
     folder = work / "geometry"
     folder.mkdir(parents=True, exist_ok=True)
@@ -360,7 +363,8 @@ def segmentation_growth(
             row, point["row"] = seg["livianet"], "(a)"
         else:
             tag = f"roi{round(fraction * 100)}"
-            roi_path = save_mat(mask.astype(np.uint8), work / "growth" / f"ROI_{tag}.mat")
+            stored_mask = on_stored_grid(case, mask).astype(np.uint8)
+            roi_path = save_mat(stored_mask, work / "growth" / f"ROI_{tag}.mat")
             out = work / f"growth_{tag}"
             command = livianet_command(
                 "segment", str(checkpoint), str(files["image"]), "--roi", str(roi_path),
@@ -480,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
 
     model, state = load_model(checkpoint)
     normalization = state.get("normalization", "none")
-    case = load_scan(files["image"], files["roi"], normalization, model.config.num_classes)
+    case = load_scan(files["image"], files["roi"], state, model.config.num_classes)
     largest = bool(state.get("largest_component", False))
     result["scan"] = {
         "image": str(files["image"]),
@@ -513,6 +517,9 @@ def main(argv: list[str] | None = None) -> int:
 
         shipped_reference = keep_largest_component(raw_reference, model.config.num_classes)
     result["reference"] = {"precision": "float32", "seconds_in_process": seconds}
+    raw_reference, shipped_reference = (
+        on_stored_grid(case, labels) for labels in (raw_reference, shipped_reference)
+    )
 
     print("segmentation rows (end to end):", flush=True)
     seg = segmentation_section(

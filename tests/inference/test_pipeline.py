@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from livianet.errors import DataError
-from livianet.inference.pipeline import WriteBehind, read_ahead
+from livianet.inference.pipeline import WriteBehind, import_in_background, read_ahead
 
 
 def test_read_ahead_loads_the_next_job_while_the_caller_holds_this_one():
@@ -76,3 +76,26 @@ def test_write_behind_gives_a_scan_error_to_its_done_and_propagates_a_bug():
 
     with pytest.raises(KeyError), WriteBehind() as writer:
         writer.submit(bug, outcomes.append)
+
+
+def test_modules_are_imported_in_the_background_and_a_broken_one_stops_quietly(
+    tmp_path, monkeypatch
+):
+    import sys
+
+    (tmp_path / "livianet_test_warm.py").write_text("VALUE = 3\n")
+    (tmp_path / "livianet_test_broken.py").write_text("raise ImportError('broken on purpose')\n")
+    (tmp_path / "livianet_test_after.py").write_text("VALUE = 4\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("livianet_test_warm", "livianet_test_broken", "livianet_test_after"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    thread = import_in_background(
+        ("livianet_test_warm", "livianet_test_broken", "livianet_test_after")
+    )
+    thread.join(timeout=30)
+    assert not thread.is_alive() and thread.daemon
+    assert sys.modules["livianet_test_warm"].VALUE == 3
+    assert "livianet_test_broken" not in sys.modules  # its error waits for the real import
+    assert "livianet_test_after" not in sys.modules  # nothing after a failure
+    with pytest.raises(ImportError, match="broken on purpose"):
+        __import__("livianet_test_broken")

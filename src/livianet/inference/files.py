@@ -26,7 +26,7 @@ from livianet.data.relabel import original_codes
 from livianet.errors import ConfigError, LivianetError
 from livianet.inference.inputs import as_volume
 from livianet.inference.jobs import Job, place_outputs
-from livianet.inference.pipeline import EXPECTED, WriteBehind, read_ahead
+from livianet.inference.pipeline import EXPECTED, WriteBehind, import_in_background, read_ahead
 from livianet.inference.postprocess import structure_components
 from livianet.inference.run_files import previous_scans, write_run_files
 from livianet.inference.segmenter import SegmentationResult, Segmenter
@@ -95,6 +95,8 @@ def segment_files(
 ) -> SegmentReport:
     """Segment every case, writing outputs under ``out_dir``; this process's share under torchrun."""
     members = checkpoints if isinstance(checkpoints, list) else [checkpoints]
+    if options.report or options.snapshot:
+        import_in_background()  # matplotlib and the reports, while the network loads and runs
     segmenter = Segmenter.from_checkpoint(
         members,
         options.device,

@@ -10,6 +10,9 @@ scans whatever the batch's length.
 from __future__ import annotations
 
 import concurrent.futures
+import importlib
+import logging
+import threading
 from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
@@ -19,7 +22,38 @@ from livianet.errors import LivianetError
 T = TypeVar("T")
 Loaded = TypeVar("Loaded")
 
+logger = logging.getLogger(__name__)
+
 EXPECTED = (LivianetError, OSError)  # what one scan's failure looks like; anything else is a bug
+# What writing a scan imports on first use (matplotlib for the pictures: about 1.5 s).
+WRITER_MODULES = (
+    "livianet.reporting",
+    "matplotlib.figure",
+    "matplotlib.backends.backend_agg",
+    "livianet.evaluation",
+)
+
+
+def import_in_background(modules: tuple[str, ...] = WRITER_MODULES) -> threading.Thread:
+    """Import ``modules`` in a daemon thread, while the first scan is read and computed.
+
+    The network's convolutions release the interpreter lock, so the imports
+    cost the computation little and the first scan's writing no longer waits
+    for them. A module that fails to import fails again, with its error, where
+    it is used.
+    """
+
+    def run() -> None:
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception as exc:  # noqa: BLE001 (raised again at the real import)
+                logger.debug("background import of %s failed: %s", name, exc)
+                return
+
+    thread = threading.Thread(target=run, name="livianet-import", daemon=True)
+    thread.start()
+    return thread
 
 
 def read_ahead(jobs: list[T], load: Callable[[T], Loaded]) -> Iterator[tuple[T, Any]]:
