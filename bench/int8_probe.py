@@ -31,6 +31,19 @@ def best_of(run, repeats: int = 3) -> float:
     return min(times)
 
 
+def layer_shapes(preset: str) -> list[tuple[int, int, int]]:
+    """``(in channels, out channels, kernel side)`` of each layer of a preset's network, in order."""
+    from livianet.config.presets import PRESETS
+
+    arch = {s.key: s.value for s in PRESETS[preset]["CNN_Architecture"]}
+    channels = [int(c) for c in arch["numkernelsperlayer"].strip("[]").split(",")]
+    convs, fcs = channels[:9], channels[9:]
+    shapes = [(1, convs[0], 3)] + [(a, b, 3) for a, b in zip(convs, convs[1:], strict=False)]
+    fc_in = convs[-1] + convs[2] + convs[5]  # multi-scale links from layers 3 and 6
+    shapes += [(fc_in, fcs[0], 1)] + [(a, b, 1) for a, b in zip(fcs, fcs[1:], strict=False)]
+    return shapes
+
+
 def probe(cin: int, cout: int, kernel: int, out_side: int) -> dict[str, float]:
     side = out_side + kernel - 1
     generator = torch.Generator().manual_seed(0)
@@ -64,14 +77,7 @@ def main() -> int:
     warnings.filterwarnings("ignore", message=".*quantize.*deprecated.*")
     engines = torch.backends.quantized.supported_engines
     torch.backends.quantized.engine = "x86" if "x86" in engines else engines[-1]
-    from livianet.config.presets import PRESETS
-
-    arch = {s.key: s.value for s in PRESETS[args.preset]["CNN_Architecture"]}
-    channels = [int(c) for c in arch["numkernelsperlayer"].strip("[]").split(",")]
-    convs, fcs = channels[:9], channels[9:]
-    shapes = [(1, convs[0], 3)] + [(a, b, 3) for a, b in zip(convs, convs[1:], strict=False)]
-    fc_in = convs[-1] + convs[2] + convs[5]  # multi-scale links from layers 3 and 6
-    shapes += [(fc_in, fcs[0], 1)] + [(a, b, 1) for a, b in zip(fcs, fcs[1:], strict=False)]
+    shapes = layer_shapes(args.preset)
     print(f"engine {torch.backends.quantized.engine}, {torch.get_num_threads()} threads, "
           f"{args.preset} network, output tile {args.tile}^3")  # fmt: skip
     print(

@@ -39,6 +39,8 @@ def bench_modules():
                 "report",
                 "train_rows",
                 "cohort_rows",
+                "int8_probe",
+                "winograd_probe",
             )
         }
     finally:
@@ -160,6 +162,25 @@ def test_torchio_wrapper_matches_exact_tiler(bench_modules, paper_shaped_model):
     decided = roi & _decided(exact_probs)
     assert decided.sum() > 0.99 * roi.sum()
     np.testing.assert_array_equal(labels[decided], exact_labels[decided])
+
+
+def test_probe_layer_shapes_follow_the_paper_network(bench_modules):
+    shapes = bench_modules["int8_probe"].layer_shapes("paper")
+    assert shapes[:4] == [(1, 25, 3), (25, 25, 3), (25, 25, 3), (25, 50, 3)]
+    assert [k for _, _, k in shapes].count(3) == 9
+    assert shapes[9] == (75 + 25 + 50, 400, 1)  # the multi-scale links enter the first 1x1x1 layer
+
+
+def test_winograd_probe_computes_the_convolution(bench_modules):
+    wp = bench_modules["winograd_probe"]
+    generator = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 5, 14, 10, 18, generator=generator)  # output 12 x 8 x 16: 3 x 2 x 4 blocks
+    weight = torch.randn(7, 5, 3, 3, 3, generator=generator)
+    products = torch.bmm(wp.input_transform(x.permute(0, 2, 3, 4, 1)), wp.filter_transform(weight))
+    y = wp.output_transform(products, (2, 3, 2, 4)).permute(0, 4, 1, 2, 3)
+    expected = torch.nn.functional.conv3d(x, weight)
+    assert y.shape == expected.shape
+    assert (y - expected).abs().max() < 1e-4 * expected.abs().max()
 
 
 def test_network_flops_match_torch_counter(bench_modules, paper_shaped_model):

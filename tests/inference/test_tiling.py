@@ -94,6 +94,24 @@ def test_the_folded_network_on_an_irregular_roi_equals_the_whole_volume_there(rn
         assert (result.labels[~roi] == 0).all()
 
 
+def test_largest_tiles_run_first(rng):
+    """Later, smaller tiles then fit in the blocks earlier ones freed (a heap that keeps them)."""
+    model = _model()
+    image = rng.normal(size=(1, 20, 20, 20)).astype(np.float32)
+    roi = np.zeros((20, 20, 20), bool)
+    roi[:10, :4, :] = True  # a thin slab, then a wide one: tiles of two sizes
+    roi[10:, :, :9] = True
+    seen = []
+    handle = model.register_forward_pre_hook(lambda _, args: seen.append(args[0].shape[2:].numel()))
+    try:
+        result = segment_volume(model, image, roi, tile=10)
+    finally:
+        handle.remove()
+    assert len(set(seen)) > 1 and seen == sorted(seen, reverse=True)
+    expected = _whole_volume(model, image).argmax(0).numpy()
+    assert np.array_equal(result.labels[roi], expected[roi])
+
+
 def test_empty_roi_gives_background(rng):
     model = _model()
     image = rng.normal(size=(1, 8, 8, 8)).astype(np.float32)

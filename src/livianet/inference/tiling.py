@@ -26,7 +26,11 @@ from livianet.runtime import autocast, memory_format
 logger = logging.getLogger(__name__)
 
 Size3 = tuple[int, int, int]
-DEFAULT_MEMORY_BUDGET = 1 << 30  # bytes of activations per batch of tiles
+# Bytes of activations per batch of tiles. Tiles that follow the ROI's shape compute about the
+# same arithmetic whatever their side (a 256^3 brain: 4.99 T FLOPs at side 71, 4.91 T at 53),
+# and half a GiB (side 53 for the paper network in float32) ran as fast as 1 GiB (71) while
+# the process peaked 0.4 GiB lower.
+DEFAULT_MEMORY_BUDGET = 1 << 29
 MAX_TILE = 128  # output side; beyond it the halo saved no longer pays for the memory
 
 
@@ -263,10 +267,13 @@ def segment_volume(
     tiles = tile_plan(model, roi, shape, precision, tile, batch_size)
     if not tiles:
         return Segmentation(labels, probs, box)
-    # tiles of one size batch together
+    # Tiles of one size batch together, the largest first: each later tile's tensors then fit
+    # in blocks the earlier ones freed, so a heap that keeps freed memory does not grow.
     groups = [
         list(g)
-        for _, g in itertools.groupby(sorted(tiles, key=lambda t: t.size), key=lambda t: t.size)
+        for _, g in itertools.groupby(
+            sorted(tiles, key=lambda t: (-math.prod(t.size), t.size)), key=lambda t: t.size
+        )
     ]
     batches = [g[i : i + batch_size] for g in groups for i in range(0, len(g), batch_size)]
     was_training = model.training
