@@ -176,11 +176,13 @@ def test_winograd_probe_computes_the_convolution(bench_modules):
     generator = torch.Generator().manual_seed(3)
     x = torch.randn(2, 5, 14, 10, 18, generator=generator)  # output 12 x 8 x 16: 3 x 2 x 4 blocks
     weight = torch.randn(7, 5, 3, 3, 3, generator=generator)
-    products = torch.bmm(wp.input_transform(x.permute(0, 2, 3, 4, 1)), wp.filter_transform(weight))
-    y = wp.output_transform(products, (2, 3, 2, 4)).permute(0, 4, 1, 2, 3)
+    x_last, u = x.permute(0, 2, 3, 4, 1), wp.filter_transform(weight)
+    y = wp.output_transform(torch.bmm(wp.input_transform(x_last), u), (2, 3, 2, 4))
     expected = torch.nn.functional.conv3d(x, weight)
-    assert y.shape == expected.shape
-    assert (y - expected).abs().max() < 1e-4 * expected.abs().max()
+    for result in (y, wp.sliced(x_last, u, (2, 3, 2, 4))):
+        result = result.permute(0, 4, 1, 2, 3)
+        assert result.shape == expected.shape
+        assert (result - expected).abs().max() < 1e-4 * expected.abs().max()
 
 
 def test_network_flops_match_torch_counter(bench_modules, paper_shaped_model):
