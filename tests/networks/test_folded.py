@@ -7,6 +7,7 @@ import torch
 
 from livianet.config import ModelConfig
 from livianet.networks import build_model, fuse
+from livianet.networks.folded import SlopeMax, inference_activation
 from livianet.networks.livianet import ChannelBias
 
 
@@ -116,3 +117,56 @@ def test_kept_voxels_alone_pass_the_pointwise_layers_with_the_same_logits():
     torch.testing.assert_close(masked[kept], whole[kept], rtol=1e-5, atol=1e-6)
     assert torch.count_nonzero(masked[~kept]) == 0  # left 0: never computed
     assert whole[~kept].abs().sum() > 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_prelu_with_slopes_up_to_one_runs_as_a_maximum_with_the_same_values(dtype):
+    prelu = torch.nn.PReLU(4)
+    prelu.weight.data = torch.tensor([-0.5, 0.0, 0.25, 1.0])
+    fast = inference_activation(prelu)
+    assert isinstance(fast, SlopeMax)
+    fast = fast.to(dtype)
+    x = torch.tensor([-2.0, -0.5, 0.0, 3.0]).view(1, 1, 1, 1, 4).expand(2, 4, 3, 3, 4)
+    x = x.to(dtype).contiguous(memory_format=torch.channels_last_3d)
+    with torch.inference_mode():
+        got = fast(x)
+        expected = torch.nn.functional.prelu(x, prelu.weight.detach().to(dtype))
+        assert torch.equal(got, expected)
+        # channel 0 (slope -0.5): -2 -> 1, 3 -> 3; channel 2 (slope 0.25): -2 -> -0.5
+        assert got[0, 0, 0, 0].tolist() == [1.0, 0.25, 0.0, 3.0]
+        assert got[0, 2, 0, 0].tolist() == [-0.5, -0.125, 0.0, 3.0]
+        rows = torch.tensor([[-2.0, -2.0, -2.0, -2.0]], dtype=dtype)  # (voxels, channels)
+        assert fast(rows).tolist() == [[1.0, 0.0, -0.5, -2.0]]
+
+
+def test_prelu_with_a_slope_above_one_stays_prelu():
+    prelu = torch.nn.PReLU(3)
+    prelu.weight.data = torch.tensor([0.1, 1.5, 0.2])  # max(x, 1.5x) is 1.5x for x > 0
+    kept = inference_activation(prelu)
+    assert isinstance(kept, torch.nn.PReLU) and kept is not prelu
+
+
+def test_fused_network_with_prelu_slopes_up_to_one_equals_the_network():
+    config = ModelConfig(
+        conv_channels=(5, 6, 7),
+        conv_kernels=((3, 3, 3), (3, 3, 3), (3, 3, 3)),
+        fc_channels=(8,),
+        num_classes=4,
+        dropout_rates=(0.0, 0.0),
+        intermediate_layers=(1,),
+        activation="prelu",
+    )
+    model = _randomised(config)
+    for module in model.modules():
+        if isinstance(module, torch.nn.PReLU):
+            module.weight.data.clamp_(max=1.0)
+    fused = fuse(model)
+    prelus = sum(isinstance(m, torch.nn.PReLU) for m in model.modules())
+    assert prelus > 0 and sum(isinstance(m, SlopeMax) for m in fused.modules()) == prelus
+    assert not any(isinstance(m, torch.nn.PReLU) for m in fused.modules())
+    x = torch.randn(2, 1, 11, 12, 13)
+    with torch.no_grad():
+        torch.testing.assert_close(fused(x), model(x), rtol=1e-4, atol=1e-4)
+    with torch.inference_mode():
+        torch.testing.assert_close(fused(x), model(x), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(fused(x), model(x), rtol=1e-4, atol=1e-4)  # with autograd on, too

