@@ -215,7 +215,8 @@ def normalise_intensities(image: np.ndarray, mask: np.ndarray | None, method: st
         values = channel[region] if region.any() else channel.ravel()
         mean = float(values.mean(dtype=np.float64))
         std = float(values.std(dtype=np.float64))
-        out[c] = (channel - mean) / (std if std > 1e-8 else 1.0)
+        np.subtract(channel, mean, out=out[c])  # in place: no full-volume temporaries
+        out[c] /= std if std > 1e-8 else 1.0
     return out
 
 

@@ -257,7 +257,7 @@ class Segmenter:
         else:
             labels, probs = self._by_probabilities(plans, data, roi, tta, want_probabilities)
         if roi is not None:
-            labels[~roi] = 0
+            np.multiply(labels, roi, out=labels)  # 0 outside the ROI, without a negated mask
             if probs is not None:
                 probs[:, ~roi] = 0.0
                 probs[0, ~roi] = 1.0
