@@ -38,16 +38,10 @@ class MallInfo2(ctypes.Structure):
     ]  # fmt: skip
 
 
-def rss_mib() -> float:
+def status_mib(key: str) -> float:
+    """``VmRSS`` (resident now) or ``VmHWM`` (peak) of this process, in MiB."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def peak_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{key}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -84,11 +78,11 @@ def main() -> int:
 
     def logged_trim() -> bool:
         info = libc.mallinfo2()
-        before = rss_mib()
+        before = status_mib("VmRSS")
         released = trim()
         print(f"{next(count):>4} {time.perf_counter() - start:>7.1f} {before:>10.0f} "
               f"{info.uordblks / MIB:>8.0f} {info.fordblks / MIB:>9.0f} {info.arena / MIB:>8.0f} "
-              f"{rss_mib():>9.0f} {peak_mib():>7.0f}", flush=True)  # fmt: skip
+              f"{status_mib('VmRSS'):>9.0f} {status_mib('VmHWM'):>7.0f}", flush=True)  # fmt: skip
         return released
 
     files.release_freed_memory = logged_trim
