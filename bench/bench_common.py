@@ -23,6 +23,8 @@ import numpy as np
 
 Size3 = tuple[int, int, int]
 GIB = 1 << 30
+# The original's example data, where CI keeps it (beside the clone).
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "livianet-example"
 
 
 # ----------------------------------------------------------------------------- processes
@@ -256,21 +258,32 @@ def load_model(checkpoint: str | os.PathLike[str]):
     return model, state
 
 
-def load_scan(image: Path, roi: Path | None, state: dict[str, Any], num_classes: int):
+def load_scan(
+    image: Path,
+    roi: Path | None,
+    state: dict[str, Any],
+    num_classes: int,
+    label: Path | None = None,
+):
     """Read and normalise a scan exactly as ``livianet segment`` does, on the model's grid.
 
     A ``.mat`` scan takes the axis codes the model's training arrays were
     stored in, and the case is reoriented to the orientation the network was
     trained in (``case.plan``; :func:`on_stored_grid` brings labels back), as
     the CLI does: the in-process reference and the baselines then see what
-    the network was trained on.
+    the network was trained on. ``label``: the manual labels, for Dice.
     """
     from livianet.data import CaseFiles, load_case
     from livianet.data.geometry import ModelGrid
     from livianet.networks import ModelMeta
 
     meta = ModelMeta.from_state(state)
-    files = CaseFiles(index=0, images=(Path(image),), label=None, roi=Path(roi) if roi else None)
+    files = CaseFiles(
+        index=0,
+        images=(Path(image),),
+        label=Path(label) if label else None,
+        roi=Path(roi) if roi else None,
+    )
     grid = ModelGrid(meta.orientation, meta.spacing) if meta.orientation else None
     return load_case(
         files, meta.normalization, num_classes, orientation=meta.stored_orientation, grid=grid

@@ -26,9 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.ao.nn.quantized as nnq
-from bench_common import agreement, load_model
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "livianet-example"
+from bench_common import DEFAULT_DATA, agreement, load_model, load_scan
 
 
 class Int8Conv(torch.nn.Module):
@@ -95,31 +93,21 @@ def main() -> int:
     parser.add_argument("checkpoint", type=Path)
     parser.add_argument("--scan", type=int, default=5, help="the test scan (default 5)")
     parser.add_argument("--calibrate", type=int, default=1, help="the calibration scan (default 1)")
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     args = parser.parse_args()
     warnings.filterwarnings("ignore", message=".*quantize.*deprecated.*")
     warnings.filterwarnings("ignore", category=UserWarning, module="torch.ao")
     torch.backends.quantized.engine = "x86"
-    from livianet.data import CaseFiles, load_case
-    from livianet.data.geometry import ModelGrid
     from livianet.inference import InferenceSettings, predict_case, prepare_for_inference
-    from livianet.networks import ModelMeta
 
     model, state = load_model(args.checkpoint)
-    meta = ModelMeta.from_state(state)
-    grid = ModelGrid(meta.orientation, meta.spacing) if meta.orientation else None
     num_classes = model.config.num_classes
 
     def case_of(n: int):
-        files = CaseFiles(
-            index=n,
-            images=(args.data / "MR" / f"MR_Img{n}.mat",),
-            label=args.data / "Label" / f"GT_Img{n}.mat",
-            roi=args.data / "ROI" / f"ROI_Img{n}.mat",
-        )
-        return load_case(
-            files, meta.normalization, num_classes, orientation=meta.stored_orientation, grid=grid
-        )
+        return load_scan(
+            args.data / "MR" / f"MR_Img{n}.mat", args.data / "ROI" / f"ROI_Img{n}.mat",
+            state, num_classes, label=args.data / "Label" / f"GT_Img{n}.mat",
+        )  # fmt: skip
 
     test, calibration = case_of(args.scan), case_of(args.calibrate)
     f32 = InferenceSettings(precision="float32")

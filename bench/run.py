@@ -38,6 +38,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 from bench_common import (  # noqa: E402
+    DEFAULT_DATA,
     linear_fit,
     livianet_command,
     livianet_tile_plan,
@@ -61,7 +62,6 @@ from train_rows import (  # noqa: E402
     training_rows,
 )
 
-DEFAULT_DATA = BENCH.parent.parent / "shared" / "data" / "livianet-example"
 ORIGINAL_SAMPLE = 35  # the paper network's test sample size (input tile side)
 ORIGINAL_BATCH = 10  # the paper's batch size, fixed in the compiled Theano function
 TORCHIO_PATCH = 64

@@ -46,13 +46,17 @@ class Affine(nn.Module):
         self.register_buffer("shift", shift.view(1, -1, 1, 1, 1).clone())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # In the input's dtype: under bf16 autocast, fp32 buffers would promote the activations.
-        shape = (1, -1) + (1,) * (
-            x.dim() - 2
-        )  # channels on axis 1, for volumes and (voxels, channels)
-        return torch.addcmul(
-            self.shift.to(x.dtype).view(shape), x, self.scale.to(x.dtype).view(shape)
-        )
+        return torch.addcmul(per_channel(self.shift, x), x, per_channel(self.scale, x))
+
+
+def per_channel(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``values`` (one per channel) shaped to broadcast over ``x``, in ``x``'s dtype.
+
+    Channels are axis 1 for volumes and for (voxels, channels) rows alike; the
+    dtype is the input's because, under bf16 autocast, float32 buffers would
+    promote the activations.
+    """
+    return values.to(x.dtype).view((1, -1) + (1,) * (x.dim() - 2))
 
 
 class SlopeMax(nn.Module):
@@ -60,7 +64,7 @@ class SlopeMax(nn.Module):
 
     PyTorch's own prelu kernel ran 1.5-13x slower than this multiply and maximum on
     bf16 channels-last tensors (PyTorch 2.13 on an AVX-512 CPU): a tenth of bf16
-    inference. Inference only: the maximum writes into the product's buffer.
+    inference. The maximum writes into the product's buffer unless autograd needs it.
     """
 
     def __init__(self, slopes: torch.Tensor) -> None:
@@ -68,11 +72,9 @@ class SlopeMax(nn.Module):
         self.register_buffer("slope", slopes.detach().float().flatten().clone())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shape = (1, -1) + (1,) * (x.dim() - 2)  # volumes and (voxels, channels) alike
-        scaled = x * self.slope.to(x.dtype).view(shape)
-        if torch.is_grad_enabled() and scaled.requires_grad:
-            return torch.maximum(x, scaled)
-        return torch.maximum(x, scaled, out=scaled)
+        scaled = x * per_channel(self.slope, x)
+        # Into the product's own buffer, except where autograd needs it kept.
+        return torch.maximum(x, scaled, out=None if scaled.requires_grad else scaled)
 
 
 def inference_activation(act: nn.Module) -> nn.Module:
