@@ -9,9 +9,10 @@ STAMP := $(VENV)/.livianet-installed
 demo: $(STAMP)  ## train, segment and report on the built-in example
 	$(BIN)/livianet demo
 
-test: $(STAMP)  ## lint, then run the test suite
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+test: $(STAMP)  ## lint and type-check, then run the test suite
+	$(BIN)/ruff check src tests bench models
+	$(BIN)/ruff format --check src tests bench models
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 install: $(STAMP)

@@ -1,24 +1,20 @@
 """Row (d), measured in a fresh process: the bound and (a)'s compute alone.
 
-Run by ``run.py`` as a child so that the measurement sees what ``livianet
+Run by the benchmark as a child so that the measurement sees what ``livianet
 segment`` sees: a fresh heap with the CLI's allocator setting. Measured in the
 benchmark's own long-lived process, after the float32 reference had filled
 and fragmented its heap, the network ran at half its real speed (0.21 against
 0.35 M output voxels/s on an 80^3 tile), and the "bound" came out slower than
 livianet itself.
 
-    python bench/bound_child.py CKPT IMAGE ROI --tiles 64 80 --seconds 8 --out bound.json
+    python -m bench.bound_child CKPT IMAGE ROI --tiles 64 80 --seconds 8 --out bound.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
-
-BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,8 +31,9 @@ def main(argv: list[str] | None = None) -> int:
 
     keep_freed_memory()  # as the CLI does, before any large allocation
 
-    from bench_common import load_model, load_scan
-    from segment_rows import measure_bound, timed_segmentation
+    from bench.bound_rows import measure_bound
+    from bench.common import load_model, load_scan
+    from bench.segment_rows import timed_segmentation
 
     model, state = load_model(args.checkpoint)
     bound = measure_bound(model, args.tiles, args.seconds)

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bench_common import GIB, livianet_command, run_child
-from segment_rows import segmentation_row
+
+from bench.common import livianet_command
+from bench.memory import GIB, run_child
+from bench.segment_rows import segmentation_row
 
 ORIENTATIONS = ("RAS", "LIA", "PSR", "ILA")
 

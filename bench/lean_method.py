@@ -13,7 +13,7 @@ checkpoint's own module in eval mode (batch norm as trained), under
 
 Loading, normalisation and writing are livianet's, as in the other rows.
 
-Run: ``python bench/lean_method.py CKPT IMAGE --roi ROI --out DIR``.
+Run (from the repository root): ``python -m bench.lean_method CKPT IMAGE --roi ROI --out DIR``.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def segment_lean(
     import torch
 
     rf = model.receptive_field
-    out: Size3 = tuple(sample - r + 1 for r in rf)  # type: ignore[assignment]
+    out: Size3 = tuple(sample - r + 1 for r in rf)
     if min(out) < 1:
         raise ValueError(f"sample size {sample} is smaller than the receptive field {rf}")
     shape = image.shape[1:]
@@ -73,7 +73,7 @@ def segment_lean(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench_common import run_method
+    from bench.common import run_method
 
     size = ("--sample", 35, "input tile side (default 35)")
     return run_method(argv, __doc__.split("\n\n")[0], size, 10, segment_lean)

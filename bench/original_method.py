@@ -12,7 +12,7 @@ output tile is written into a float32 probability map of the padded volume
 Loading, normalisation and writing are livianet's own, so that only the tiling
 and the arithmetic differ from ``livianet segment``.
 
-Run: ``python bench/original_method.py CKPT IMAGE --roi ROI --out DIR``.
+Run (from the repository root): ``python -m bench.original_method CKPT IMAGE --roi ROI --out DIR``.
 """
 
 from __future__ import annotations
@@ -66,9 +66,9 @@ def original_tiles(
     holds no ROI voxel. The list is extended by repeating its last tile until
     its length is a multiple of ``batch_size``.
     """
-    shape = padded_roi.shape if padded_roi is not None else None
-    if shape is None:
+    if padded_roi is None:
         raise ValueError("original_tiles needs the padded ROI (or an all-ones mask)")
+    shape = padded_roi.shape
     xs, ys, zs = (axis_starts(shape[a], sample[a], stride[a]) for a in range(3))
     tiles: list[Size3] = []
     for z in zs:
@@ -98,12 +98,12 @@ def segment_original(
     """
     import torch
 
-    rf: Size3 = tuple(model.receptive_field)  # type: ignore[assignment]
+    rf: Size3 = tuple(model.receptive_field)
     sample3: Size3 = (sample, sample, sample)
     out: Size3 = tuple(s - r + 1 for s, r in zip(sample3, rf, strict=True))  # type: ignore[assignment]
     if min(out) < 1:
         raise ValueError(f"sample size {sample} is smaller than the receptive field {rf}")
-    shape: Size3 = image.shape[1:]  # type: ignore[assignment]
+    shape: Size3 = image.shape[1:]
     pads = original_padding(shape, rf, sample3)
     padded = np.pad(image, [(0, 0), *pads], mode="reflect").astype(np.float32, copy=False)
     mask = np.ones(shape, dtype=bool) if roi is None else roi.astype(bool)
@@ -127,12 +127,13 @@ def segment_original(
     window = tuple(slice(left, left + s) for (left, _), s in zip(pads, shape, strict=True))
     labels = labels_padded[window].astype(np.uint8 if num_classes <= 256 else np.int32)
     if return_probabilities:
-        return labels, prob_maps[(slice(None), *window)], len(tiles)
+        every_class = (slice(None), *window)
+        return labels, prob_maps[every_class], len(tiles)
     return labels, len(tiles)
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench_common import run_method
+    from bench.common import run_method
 
     size = ("--sample", 35, "input tile side (default 35)")
     return run_method(argv, __doc__.split("\n\n")[0], size, 10, segment_original)

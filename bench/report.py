@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from bench_common import GIB
+
+from bench.memory import GIB
 
 # From the issue.
 TARGET_VS_ORIGINAL = 6.0  # (a) end to end against (b)
@@ -21,13 +22,15 @@ TARGET_OUTSIDE_SHARE = 0.10  # share of the step time outside forward/backward/s
 
 
 def _target(name: str, value: float | None, threshold: float, higher: bool) -> dict[str, Any]:
-    known = value is not None and bool(np.isfinite(value))
+    verdict = None  # unknown: the row failed or did not run
+    if value is not None and bool(np.isfinite(value)):
+        verdict = bool(value >= threshold if higher else value < threshold)
     return {
         "name": name,
         "value": value,
         "threshold": threshold,
         "direction": ">=" if higher else "<",
-        "pass": None if not known else bool(value >= threshold if higher else value < threshold),
+        "pass": verdict,
     }
 
 
@@ -90,7 +93,7 @@ def evaluate_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
             False,
         )
     )
-    cohort = result.get("cohort")
+    cohort = result.get("cohort") or {}
     targets.append(
         _target(
             "cohort: peak memory over the whole call, GiB",

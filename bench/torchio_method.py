@@ -11,7 +11,7 @@ are set to background afterwards, as ``livianet segment`` does.
 
 Loading, normalisation and writing are livianet's own.
 
-Run: ``python bench/torchio_method.py CKPT IMAGE --roi ROI --out DIR``.
+Run (from the repository root): ``python -m bench.torchio_method CKPT IMAGE --roi ROI --out DIR``.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ def segment_torchio(
     border = [o // 2 for o in overlap]
     subject = tio.Subject(image=tio.ScalarImage(tensor=torch.from_numpy(image)))
     sampler = tio.GridSampler(subject, patch_size, patch_overlap=overlap, padding_mode="reflect")
-    loader = tio.SubjectsLoader(sampler, batch_size=batch_size)
+    # a GridSampler is a Dataset of patches, as TorchIO's own examples pass it; its stubs disagree
+    loader = tio.SubjectsLoader(sampler, batch_size=batch_size)  # type: ignore[arg-type]
     aggregator = tio.GridAggregator(sampler, overlap_mode="crop")
     # F.pad takes the last axis first.
     pad = (border[2], border[2], border[1], border[1], border[0], border[0])
@@ -56,7 +57,7 @@ def segment_torchio(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench_common import run_method
+    from bench.common import run_method
 
     size = ("--patch", 64, "input patch side (default 64)")
     return run_method(argv, __doc__.split("\n\n")[0], size, 4, segment_torchio)

@@ -8,7 +8,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from bench_common import livianet_command, log_tail, run_child
+from bench.common import livianet_command, log_tail
+from bench.memory import run_child
 
 NUM_CLASSES = 9  # the example data: background + 8 structures
 
@@ -40,7 +41,7 @@ def render(
             "CNN_Architecture": architecture or {},
             "Training Images": images or {},
         },
-        header=f"written by bench/run.py: {preset} preset, {training}",
+        header=f"written by python -m bench: {preset} preset, {training}",
     )
 
 

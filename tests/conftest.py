@@ -1,10 +1,10 @@
 """Shared fixtures: tiny synthetic cases (spheres in a volume), datasets and configs.
 
-Files from the shared folder (the original's INI files, its example scans, its weights) are found
-through one setting, ``LIVIANET_SHARED`` (default: ``../shared`` beside the repository), and only
-inside tests, through :func:`shared_path`, which skips when they are absent. Each test that uses
-them also runs on files written here in the same format (source ``written``), so a bare clone
-covers the same code.
+The original's files (its three INI files, its example scans, its weights) are written here in
+their format, so every test runs on a bare clone. The real ones, in the shared folder, are found
+through one setting, ``LIVIANET_SHARED`` (default: ``../shared`` beside the repository), by
+:func:`shared_path`, which skips naming what is missing; only ``tests/test_shared_data.py`` uses
+them, to show that the written stand-ins are true to them.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ DEFAULT_SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CONFIGS_PARTS = ("reference", "configs")
 EXAMPLE_PARTS = ("data", "livianet-example")
 WEIGHTS_PARTS = ("data", "livianet-original-weights")
-SOURCES = ("written", "shared")  # the params of the fixtures below that can use either
 
 
 def shared_root() -> Path:
@@ -199,11 +198,9 @@ def tiny_ini(tmp_path: Path, tiny_dataset: Path) -> Path:
 # ----------------------------------------------------------------------------- the original's files
 
 
-@pytest.fixture(scope="session", params=SOURCES)
-def original_configs(request, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder holding the original's three INI files: written in their format, or shared."""
-    if request.param == "shared":
-        return shared_path(*CONFIGS_PARTS)
+@pytest.fixture(scope="session")
+def original_configs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding the original's three INI files, byte for byte (tests/test_shared_data.py)."""
     return write_original_configs(tmp_path_factory.mktemp("configs"))
 
 
@@ -221,11 +218,9 @@ def write_original_weights(folder: Path, seed: int = 0) -> Path:
     return folder
 
 
-@pytest.fixture(scope="session", params=SOURCES)
-def original_weights(request, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder holding the first three conv layers of the original's default network."""
-    if request.param == "shared":
-        return shared_path(*WEIGHTS_PARTS)
+@pytest.fixture(scope="session")
+def original_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding the first three conv layers of the original's default network, seeded."""
     return write_original_weights(tmp_path_factory.mktemp("weights"))
 
 
@@ -254,11 +249,9 @@ def write_example_data(root: Path, shape=(28, 26, 24)) -> ExampleData:
     return ExampleData(root, tuple(shape))
 
 
-@pytest.fixture(scope="session", params=SOURCES)
-def example_data(request, tmp_path_factory: pytest.TempPathFactory) -> ExampleData:
-    """The original's example scans (256^3), or small ones written in the same layout."""
-    if request.param == "shared":
-        return ExampleData(shared_path(*EXAMPLE_PARTS), (256, 256, 256))
+@pytest.fixture(scope="session")
+def example_data(tmp_path_factory: pytest.TempPathFactory) -> ExampleData:
+    """Small stand-ins for the original's example scans, in their layout and format."""
     return write_example_data(tmp_path_factory.mktemp("example"))
 
 

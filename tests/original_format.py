@@ -6,8 +6,8 @@ the original project ships them: same sections, key spellings (``Leraning Rate``
 (``pooling_scales``, ``SoftMax temperature``, ``learning Rate change Type``) and trailing spaces
 after some values (written ``\\x20`` below so the source has no trailing whitespace; long lines
 are continued with a backslash). The two training files come from one template: they differ only
-in architecture, epochs, patch sizes, data folders and indexes. A test compares these texts with
-the shared copies when those are present.
+in architecture, epochs, patch sizes, data folders and indexes. ``tests/test_shared_data.py``
+compares these texts with the shared copies, byte for byte, where those are present.
 """
 
 from __future__ import annotations

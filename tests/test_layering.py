@@ -31,6 +31,9 @@ FACE = {"__init__", "__main__"}
 NETWORKS_CONFIG = {"livianet.config.schema"}
 # Development tools that nothing at run time may import.
 TOOLS = {"livianet.config.docs"}
+# The longest a function may be; declarative tables are data, not logic.
+MAX_FUNCTION_LINES = 80
+LONG_BY_DESIGN = {"config/keys.py"}
 
 
 def _layer_of(package: str) -> int:
@@ -154,3 +157,94 @@ def test_the_rules_catch_a_bad_import(tmp_path, monkeypatch, source, message):
     monkeypatch.setattr(__import__(__name__), "PACKAGE", fake)
     with pytest.raises(AssertionError, match=message):
         test_no_subpackage_imports_a_higher_layer()
+
+
+def _module_name(path: Path, package: Path) -> str:
+    parts = list(path.relative_to(package.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _module_level_imports(tree: ast.Module) -> set[str]:
+    """Dotted targets imported when the module loads, ``TYPE_CHECKING`` blocks included."""
+    found: set[str] = set()
+
+    def visit(body: list[ast.stmt]) -> None:
+        for node in body:
+            if isinstance(node, ast.Import):
+                found.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                found.add(node.module)
+                found.update(f"{node.module}.{a.name}" for a in node.names)
+            elif isinstance(node, ast.If | ast.Try):
+                visit(node.body)
+                visit(node.orelse)
+
+    visit(tree.body)
+    return found
+
+
+def _sibling_cycles(package: Path) -> list[list[str]]:
+    """Import cycles between the modules of one subpackage (not through its ``__init__``)."""
+    modules = {_module_name(p, package): p for p in package.rglob("*.py")}
+    edges: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        home = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        targets = _module_level_imports(ast.parse(path.read_text(), str(path)))
+        edges[name] = {
+            t for t in targets if t in modules and t != name and t.startswith(home + ".")
+        }
+    cycles = []
+    for start in modules:
+        stack = [[start]]
+        while stack:
+            trail = stack.pop()
+            for nxt in edges.get(trail[-1], ()):
+                if nxt == start:
+                    cycles.append(trail)
+                elif nxt not in trail and nxt > start:  # each cycle once, from its least module
+                    stack.append([*trail, nxt])
+    return cycles
+
+
+def test_no_import_cycle_between_modules_of_a_subpackage():
+    cycles = _sibling_cycles(PACKAGE)
+    assert not cycles, "\n".join(" -> ".join([*c, c[0]]) for c in cycles)
+
+
+def test_the_cycle_check_finds_a_cycle_through_type_checking(tmp_path):
+    package = tmp_path / "livianet" / "inference"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("from livianet.inference.b import B\n")
+    (package / "b.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from livianet.inference.a import A\n"
+    )
+    assert _sibling_cycles(tmp_path / "livianet") == [
+        ["livianet.inference.a", "livianet.inference.b"]
+    ]
+
+
+def _long_functions(root: Path) -> list[str]:
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if path.relative_to(root).as_posix() in LONG_BY_DESIGN:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    found.append(
+                        f"{path.relative_to(root)}:{node.lineno} {node.name}: {length} lines"
+                    )
+    return found
+
+
+def test_no_function_is_longer_than_a_screen():
+    long = _long_functions(PACKAGE)
+    assert not long, f"split these (at most {MAX_FUNCTION_LINES} lines):\n" + "\n".join(long)
+
+
+def test_the_length_check_counts_a_long_function(tmp_path):
+    body = "".join(f"    x{i} = {i}\n" for i in range(MAX_FUNCTION_LINES))
+    (tmp_path / "long.py").write_text("def f():\n" + body)
+    assert _long_functions(tmp_path) == [f"long.py:1 f: {MAX_FUNCTION_LINES + 1} lines"]

@@ -32,3 +32,13 @@ def describe_exception(exc: BaseException) -> str:
     """``'TypeName: first line of the message'``: a library's error, on one line of ours."""
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def os_error_message(exc: OSError) -> str:
+    """``'path: reason'`` of a failed file operation, as the user should read it.
+
+    >>> os_error_message(FileNotFoundError(2, "No such file or directory", "a.nii"))
+    'a.nii: No such file or directory'
+    """
+    where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+    return f"{where}{exc.strerror or exc}"

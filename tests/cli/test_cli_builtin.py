@@ -7,15 +7,10 @@ import json
 
 import nibabel as nib
 import numpy as np
-import scipy.io
-from conftest import shared_path
 
 from livianet.cli import main
 from livianet.data.orientation import affine_for_codes, reorientation
-from livianet.evaluation import dice_per_class
 from livianet.networks.pretrained import DEFAULT_MODEL
-
-ILA_AFFINE = np.array([[0, -1, 0, 128], [0, 0, 1, -128], [-1, 0, 0, 128], [0, 0, 0, 1]], float)
 
 
 def _stored(array: np.ndarray, affine: np.ndarray, codes: str) -> nib.Nifti1Image:
@@ -81,27 +76,6 @@ def test_model_by_name_and_freesurfer_codes(tmp_path):
     assert main([*argv, "--original-labels", "--no-report"]) == 0
     codes = set(np.unique(np.asarray(nib.load(out / "Segmentation_t1.nii.gz").dataobj)).tolist())
     assert codes <= {0, 10, 11, 12, 13, 49, 50, 51, 52}
-
-
-def test_the_built_in_model_segments_a_real_scan_given_in_ras(tmp_path):
-    """A packaging check on a scan it was trained on (its accuracy is cross-validated in docs/results.md)."""
-    data = shared_path("data", "livianet-example")
-    arrays = [
-        scipy.io.loadmat(data / folder / f"{prefix}1.mat")["vol"]
-        for folder, prefix in (("MR", "MR_Img"), ("ROI", "ROI_Img"), ("Label", "GT_Img"))
-    ]
-    ras = [_stored(np.asarray(a), ILA_AFFINE, "RAS") for a in arrays]
-    box = tuple(slice(a, b) for a, b in ((68, 188), (80, 200), (70, 170)))  # around the structures
-    crops = [nib.Nifti1Image(np.asarray(v.dataobj)[box], v.slicer[box].affine) for v in ras]
-    assert np.asarray(crops[2].dataobj).astype(bool).sum() == (arrays[2] > 0).sum()
-    for name, volume in zip(("t1", "roi"), crops[:2], strict=False):
-        nib.save(volume, tmp_path / f"{name}.nii.gz")
-    out = tmp_path / "out"
-    argv = ["segment", tmp_path / "t1.nii.gz", "--roi", tmp_path / "roi.nii.gz", "--out", out]
-    assert main([str(a) for a in [*argv, "--no-report"]]) == 0
-    labels = np.asarray(nib.load(out / "Segmentation_t1.nii.gz").dataobj)
-    dice = dice_per_class(labels, np.asarray(crops[2].dataobj).astype(labels.dtype), 9)[1:]
-    assert dice.mean() > 0.8, dice
 
 
 def test_a_two_channel_scan_for_the_one_channel_model_is_one_line_error(capsys, tmp_path):

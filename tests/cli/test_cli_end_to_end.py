@@ -178,7 +178,8 @@ def test_train_resume_segment_evaluate(capsys, tmp_path, tiny_dataset):
 def test_real_scans_mat_and_nifti(capsys, tmp_path, example_data: ExampleData):
     """A model trained on two example scans segments a third, from .mat and from a NIfTI copy.
 
-    The scans are the original's (256^3) when shared, else small ones in the same format.
+    The scans are small stand-ins in the original's format (tests/test_shared_data.py reads the real
+    ones).
     """
     data = tmp_path / "data"
     for folder, prefix in (("MR", "MR_Img"), ("Label", "GT_Img"), ("ROI", "ROI_Img")):

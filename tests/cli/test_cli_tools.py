@@ -217,7 +217,8 @@ def test_roi_bad_inputs(tmp_path, capsys):
     assert not (tmp_path / "out").exists()  # nothing half-written
 
 
-# --- the example data: the original's (two 256^3 cases) when shared, else small .mat stand-ins
+# --- the example data: small .mat stand-ins in the original's layout (tests/test_shared_data.py
+# reads the real scans)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 Hypothesis mutates the original LiviaNET INI files (lines, keys, values,
 sections, bytes and encodings) and feeds the result to both loaders. Any other
 exception is a parser bug. The files are the ones written in the original's
-format, and, as a separate case, the shared copies when present. Runs are
+format (byte for byte the shared copies: tests/test_shared_data.py). Runs are
 derandomised so CI is reproducible; set ``LIVIANET_FUZZ_EXAMPLES`` for a longer
 local search.
 """
@@ -272,7 +272,7 @@ def fuzz_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def sources(original_configs: Path) -> dict[str, str]:
-    """The original INI texts by name: written (always) or shared (when present)."""
+    """The original INI texts by name."""
     return {name: (original_configs / name).read_text(encoding="utf-8") for name in NAMES}
 
 

@@ -8,8 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import CONFIGS_PARTS, shared_path
-from original_format import DEFAULT, NEURO_PAPER, SEGMENTATION, original_texts
+from original_format import DEFAULT, NEURO_PAPER, SEGMENTATION
 
 from livianet.config import (
     ModelConfig,
@@ -20,8 +19,8 @@ from livianet.config import (
 )
 from livianet.errors import ConfigError, LivianetError
 
-# The original INI files come from the `original_configs` fixture (conftest): written in their
-# format, and the shared copies when present.
+# The original INI files come from the `original_configs` fixture (conftest): written byte for byte
+# as the shared copies are (tests/test_shared_data.py).
 
 
 @pytest.fixture
@@ -66,12 +65,6 @@ def message(*parts: str) -> str:
 
 
 # ----------------------------------------------------------------------------- the originals
-
-
-def test_written_originals_are_the_shared_files_byte_for_byte() -> None:
-    shared = shared_path(*CONFIGS_PARTS)
-    for name, text in original_texts().items():
-        assert text.encode("utf-8") == (shared / name).read_bytes(), name
 
 
 def test_default_config_parses_to_original_values(default_ini: Path) -> None:

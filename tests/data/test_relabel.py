@@ -55,7 +55,7 @@ def test_relabel_agrees_with_a_sorted_lookup(rng, dtype):
     np.testing.assert_array_equal(distinct_values(data), np.unique(data))
     np.testing.assert_array_equal(relabel(data, mapping), np.searchsorted(np.unique(data), data))
     missing = dict(list(mapping.items())[1:])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="values outside the mapping"):
         relabel(data, missing)
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import os
 import stat
 import sys
 from pathlib import Path
 
+import h5py
 import nibabel as nib
 import numpy as np
 import pytest
@@ -45,7 +47,6 @@ def write_v73(path: Path, variables: dict[str, np.ndarray], attrs: dict | None =
 
     MATLAB stores arrays column-major, which HDF5 sees with the axes reversed.
     """
-    h5py = pytest.importorskip("h5py")
     with h5py.File(path, "w", userblock_size=512) as handle:
         for name, value in variables.items():
             dataset = handle.create_dataset(name, data=np.asarray(value).T)
@@ -209,7 +210,6 @@ def test_matlab_v73_ignores_text_and_names_variables(tmp_path, rng):
 
 
 def test_plain_hdf5_under_a_mat_name_is_read_too(tmp_path, rng):
-    h5py = pytest.importorskip("h5py")
     data = rng.random((3, 4, 5))
     with h5py.File(tmp_path / "plain.mat", "w") as handle:
         handle["vol"] = data.T
@@ -437,5 +437,5 @@ def test_atomic_path_keeps_compound_suffix(tmp_path):
 
 def test_volume_is_a_frozen_record(tmp_path):
     volume = Volume(np.zeros((2, 2, 2)), np.eye(4), None, tmp_path / "a.mat")
-    with pytest.raises(AttributeError):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         volume.path = tmp_path  # type: ignore[misc]

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import scipy.signal
 import torch
-from conftest import ORIGINAL_WEIGHT_SHAPES, WEIGHTS_PARTS, shared_path
 from original_format import DEFAULT, NEURO_PAPER
 
 from livianet.config import ModelConfig, load_training_config
@@ -28,7 +27,7 @@ K3 = (3, 3, 3)
 
 
 # The original's config comes from `original_configs` and its weights from `original_weights`
-# (conftest): written in their format and shapes, and the shared files when present.
+# (conftest): written in their format and shapes (tests/test_shared_data.py loads the real ones).
 
 
 @pytest.fixture(scope="module")
@@ -63,13 +62,6 @@ def true_convolution(x: np.ndarray, kernels: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- original files
-
-
-def test_written_weights_have_the_shared_files_shapes() -> None:
-    shared = shared_path(*WEIGHTS_PARTS)
-    for index, shape in enumerate(ORIGINAL_WEIGHT_SHAPES):
-        stored = np.load(shared / f"weights_ConvLayer_{index}.npy")
-        assert (stored.shape, stored.dtype) == (shape, np.float32), index
 
 
 def test_original_weights_load_as_true_convolutions(

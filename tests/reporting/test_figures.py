@@ -1,4 +1,4 @@
-"""Tests for livianet.reporting.figures: snapshot and training-curve PNGs."""
+"""The QA snapshot and the training curves (PNG, and the inline SVG of the report)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-pytest.importorskip("matplotlib")
-
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.image import imread  # noqa: E402
+from matplotlib.figure import Figure
+from matplotlib.image import imread
 
 from livianet.reporting import (
     OVERLAY_ALPHA,
@@ -21,6 +18,8 @@ from livianet.reporting import (
     snapshot_figure,
     training_curves_figure,
 )
+from livianet.reporting.curves import PANELS
+from livianet.reporting.drawing import figure_svg
 
 
 def _spheres(shape=(40, 48, 36)):
@@ -217,7 +216,15 @@ def test_training_curves_png(tmp_path):
 
 def test_training_curves_content():
     figure = training_curves_figure(_rows(8))
-    loss_ax, dice_ax = figure.axes
+    loss_ax, dice_ax, lr_ax, speed_ax = figure.axes
+    assert [ax.get_title() for ax in figure.axes] == [
+        "loss",
+        "validation Dice",
+        "learning rate",
+        "speed",
+    ]
+    assert lr_ax.get_yscale() == "linear"  # a constant rate
+    assert "no data yet" in [t.get_text() for t in speed_ax.texts]  # no samples_per_s column
     assert loss_ax.get_yscale() == "log"  # 1.0 .. 0.0078 spans two decades
     assert [t.get_text() for t in loss_ax.get_legend().get_texts()] == ["training", "validation"]
     assert [t.get_text() for t in dice_ax.get_legend().get_texts()] == ["1", "2", "mean"]
@@ -247,8 +254,9 @@ def test_training_curves_skip_nan_missing_and_strings(tmp_path):
         },
     ]
     figure = training_curves_figure(rows)
-    loss_ax, dice_ax = figure.axes
+    loss_ax, dice_ax, lr_ax, _ = figure.axes
     assert loss_ax.get_yscale() == "linear"
+    assert list(lr_ax.get_lines()[0].get_xdata()) == [1]
     train, val = loss_ax.get_lines()
     assert list(train.get_xdata()) == [1, 2, 3]
     assert list(val.get_xdata()) == [3]
@@ -268,3 +276,27 @@ def test_training_curves_without_validation(tmp_path, rows):
     assert dice_ax.get_legend() is None
     png = imread(save_training_curves(rows, tmp_path / "curves.png"))
     assert abs(png.shape[1] - 1200) <= 20
+
+
+def test_training_curves_name_structures_and_spread_rates_on_a_log_axis():
+    rows = [{**row, "lr": 1e-3 * 0.5**i} for i, row in enumerate(_rows(4))]
+    figure = training_curves_figure(rows, names={2: "Right-Caudate"})
+    _, dice_ax, lr_ax, _ = figure.axes
+    assert [t.get_text() for t in dice_ax.get_legend().get_texts()] == [
+        "1",
+        "Right-Caudate",
+        "mean",
+    ]
+    np.testing.assert_allclose(dice_ax.get_lines()[1].get_color(), label_colours(3)[2])
+    assert lr_ax.get_yscale() == "log"  # 1e-3 .. 1.25e-4: a factor of 8
+
+
+def test_the_report_shows_the_figure_as_inline_svg_with_names_as_text():
+    evil = '<script>alert("x")</script> & co'
+    rows = _rows(3)
+    svg = figure_svg(training_curves_figure(rows, names={1: evil}))
+    assert svg.startswith("<svg") and svg.endswith("</svg>") and "<?xml" not in svg
+    assert "<script>" not in svg and "&lt;script&gt;" in svg  # the name is text, escaped
+    assert [f'<g id="curve-{name}">' in svg for name in PANELS] == [True] * 4
+    assert svg == figure_svg(training_curves_figure(rows, names={1: evil}))  # no random ids
+    assert "dc:date" not in svg

@@ -1,46 +1,51 @@
-"""The HTML toolkit: escaping, tables, pictures, charts and the page around them."""
+"""What reports are made of: table values, their template macros, pictures, the page."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
+from matplotlib.figure import Figure
 
-from livianet.reporting.charts import Series, line_chart
+from livianet.reporting.drawing import save_figure
 from livianet.reporting.html import (
     Cell,
     Column,
-    Markup,
-    esc,
+    Table,
+    environment,
     number_cell,
-    page,
     png_info,
     relative_url,
-    table,
-    tag,
+    render_page,
 )
 
 EVIL = '<script>alert("x")</script> & <img src=x onerror=alert(1)>'
 
 
+def _table_html(table: Table) -> str:
+    return str(environment().get_template("macros.html.j2").module.data_table(table))
+
+
 def test_text_from_files_is_escaped_everywhere():
-    html = table(
-        [Column(EVIL), Column("n", numeric=True)],
-        [[Cell(EVIL, EVIL, "c", EVIL), 3.14159], [EVIL, None]],
+    html = _table_html(
+        Table(
+            [Column(EVIL), Column("n", numeric=True)],
+            [[Cell(EVIL, EVIL, "c", EVIL), 3.14159], [EVIL, None]],
+        )
     )
     assert "<script>" not in html and "<img" not in html
     assert html.count("&lt;script&gt;") == 5  # heading, two cells, a sort key, a tooltip
-    assert 'data-sort="&lt;script&gt;alert(&quot;x&quot;)' in html
+    assert 'data-sort="&lt;script&gt;alert(&#34;x&#34;)' in html
     assert '<td class="num" data-sort="3.14159">3.14</td>' in html
-    assert tag("p", Markup("<i>kept</i>")) == "<p><i>kept</i></p>"
-    assert esc(None) == ""
-    document = page(EVIL, tag("p", EVIL), subtitle=EVIL)
+    assert '<td class="num"></td>' in html  # a missing value is blank
+    document = render_page("base.html.j2", title=EVIL, subtitle=EVIL, generated="")
     assert "<script>alert" not in document
     assert document.count("<script>") == 1  # the page's own sorting script
 
 
-def test_the_page_needs_no_network():
-    document = page("t", line_chart("c", [Series("s", [1, 2], [0.5, 0.6])]))
+def test_the_page_needs_no_network(trained_run):
+    document = (trained_run / "report.html").read_text()
+    assert "<svg" in document  # the curves, drawn inline
     urls = re.findall(r'(?:src|href)="([^"]*)"', document)
     assert all(not u.startswith(("http:", "https:", "//")) for u in urls), urls
     assert "@media print" in document and "<style>" in document
@@ -48,7 +53,7 @@ def test_the_page_needs_no_network():
 
 def test_rows_must_fit_the_columns():
     with pytest.raises(ValueError, match="row 0 has 1 cells for 2 columns"):
-        table(["a", "b"], [["x"]])
+        Table(["a", "b"], [["x"]])
 
 
 def test_number_cells_sort_by_value_and_leave_gaps_blank():
@@ -65,11 +70,6 @@ def test_relative_urls_are_encoded(tmp_path):
 
 
 def test_png_info_reads_size_and_text_and_refuses_broken_files(tmp_path):
-    pytest.importorskip("matplotlib")
-    from matplotlib.figure import Figure
-
-    from livianet.reporting.drawing import save_figure
-
     figure = Figure(figsize=(3, 2), dpi=100)
     figure.add_subplot().plot([0, 1])
     path = tmp_path / "f.png"
@@ -83,18 +83,3 @@ def test_png_info_reads_size_and_text_and_refuses_broken_files(tmp_path):
     assert png_info(tmp_path / "cut.png") is None
     assert png_info(tmp_path / "text.png") is None
     assert png_info(tmp_path / "missing.png") is None
-
-
-def test_charts_skip_what_cannot_be_drawn():
-    chart = line_chart(
-        "Loss <1>",
-        [
-            Series("a", [1, 2, 3], [1.0, float("nan"), 0.01]),
-            Series("b & c", [1, 2], [0.0, -1.0]),
-        ],
-        log_y=True,
-    )
-    assert "Loss &lt;1&gt;" in chart and "b &amp; c" not in chart  # b has no positive point
-    assert chart.count("<circle") == 2
-    empty = line_chart("Dice", [Series("mean", [], [])], empty="no validation yet")
-    assert "no validation yet" in empty and "<polyline" not in empty

@@ -7,11 +7,9 @@ import pytest
 from manifest_cases import NAMES, phantom
 from nibabel import orientations
 
-pytest.importorskip("matplotlib")
-
-from livianet.reporting import display_panels, mosaic_figure, save_mosaic  # noqa: E402
-from livianet.reporting.html import png_info  # noqa: E402
-from livianet.reporting.mosaic import CONVENTION_KEY  # noqa: E402
+from livianet.reporting import display_panels, mosaic_figure, save_mosaic
+from livianet.reporting.html import png_info
+from livianet.reporting.mosaic import CONVENTION_KEY
 
 MARKER = 9  # a rod along the S-I axis on the patient's left, anterior: in every axial slice
 ROD = 10  # a rod along the A-P axis on the patient's left, superior: in every coronal slice

@@ -87,8 +87,9 @@ window.addEventListener("load", function () {
     probe.images = Array.prototype.map.call(document.images, function (img) {
       return { src: img.currentSrc || img.src, width: img.naturalWidth, complete: img.complete };
     });
-    probe.charts = Array.prototype.map.call(document.querySelectorAll("svg"), function (svg) {
-      return svg.getBoundingClientRect().width;
+    var panels = document.querySelectorAll("figure.chart svg g[id^='curve-']");
+    probe.charts = Array.prototype.map.call(panels, function (panel) {
+      return panel.getBoundingClientRect().width;
     });
     probe.resources = performance.getEntriesByType("resource").map(function (e) { return e.name; });
     var name = column(spec.name);

@@ -33,7 +33,8 @@ def test_training_writes_its_report_every_epoch(trained_run):
     assert TRAINED_NAMES[3] not in html and "&lt;b&gt;Caudate &amp; co&lt;/b&gt;" in html
     for section in ("Curves", "Epochs", "Checkpoints", "Machine and versions", "Configuration"):
         assert f"<h2>{section}</h2>" in html
-    assert html.count("<svg") == 4
+    assert html.count("<svg") == 1  # one figure of four panels: loss, Dice, lr, speed
+    assert len(re.findall(r'<g id="curve-(?:loss|dice|lr|speed)">', html)) == 4
     for name in ("tiny_Epoch1.pt", "tiny_Epoch2.pt", "tiny_Epoch3.pt", "tiny_best.pt"):
         assert f"Networks/{name}" in html
     assert 'class="badge">best</span>' in html
@@ -119,7 +120,7 @@ def test_segmentation_report_and_qc_table(tmp_path):
     assert _row_order(html, "scans")[:2] == ["sub-07_T1w.nii.gz", "sub-02_T1w.nii.gz"]
     assert "2 of 7 scans flagged; 1 failed" in html
     assert "intensities &lt;look&gt; odd" in html and "<look>" not in html
-    assert "Mosaics in radiological view (patient&#x27;s left on the image&#x27;s right)" in html
+    assert "Mosaics in radiological view (patient&#39;s left on the image&#39;s right)" in html
     assert 'href="Snapshot%20sub-01_T1w%20%231.png"' in html
     for src in re.findall(r'<img src="([^"]+)"', html):
         assert (folder / src).is_file(), src

@@ -78,6 +78,9 @@ def test_resume_ends_with_the_same_weights(tmp_path, tiny_dataset):
         assert torch.equal(a[key], b[key]), key
     history = load_checkpoint(result.last_checkpoint)["metrics"]
     assert [row["epoch"] for row in history] == [1, 2, 3]
+    # The best-epoch bookkeeping carries over too: the same best, epoch and count since.
+    uninterrupted = load_checkpoint(whole.run_dir / "Networks" / "tiny_Epoch3.pt")["best"]
+    assert load_checkpoint(result.last_checkpoint)["best"] == uninterrupted
 
 
 def test_resume_restores_the_fp16_loss_scale(tmp_path, tiny_dataset, monkeypatch):

@@ -57,6 +57,11 @@ def test_penalties_are_the_originals():
     expected = sum(1e-3 * w.abs().sum() + 1e-2 * (w**2).sum() for w in weights)
     assert torch.isclose(weight_penalty(model, 1e-3, 1e-2), expected)
     assert weight_penalty(model, 0.0, 0.0) is None
+    # Either penalty alone: exactly its own terms.
+    l1_only = [1e-3 * w.abs().sum() for w in weights]
+    l2_only = [1e-2 * w.pow(2).sum() for w in weights]
+    assert torch.equal(weight_penalty(model, 1e-3, 0.0), sum(l1_only[1:], l1_only[0]))
+    assert torch.equal(weight_penalty(model, 0.0, 1e-2), sum(l2_only[1:], l2_only[0]))
 
 
 def test_class_weights_and_dice_terms():

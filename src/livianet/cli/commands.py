@@ -5,12 +5,17 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from livianet.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
+    from livianet.cli.segment_form import SegmentForm
+    from livianet.data import CaseFiles
+    from livianet.inference import SegmentOptions, SegmentReport
     from livianet.networks import Checkpoint
 
 logger = logging.getLogger(__name__)
@@ -80,78 +85,97 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _is_config(path: Path) -> bool:
-    return path.suffix.lower() in (".ini", ".cfg", ".conf")
-
-
-def _is_checkpoint(path: Path) -> bool:
-    return path.suffix.lower() in (".pt", ".pth", ".ckpt")
-
-
-def _is_scan_input(path: Path) -> bool:
-    """A volume file, a folder or a glob pattern: what ``segment`` takes as scans."""
-    from livianet.io import VOLUME_SUFFIXES
-
-    return (
-        path.name.lower().endswith(VOLUME_SUFFIXES)
-        or path.is_dir()
-        or bool(set("*?[") & set(str(path)))
-    )
-
-
-def _models(args: argparse.Namespace, leading: list[Path]) -> list:
-    """The checkpoints to run: leading files, ``--model`` names or paths, else the built-in model."""
+def _models(args: argparse.Namespace, leading: Sequence[Path]) -> list[Checkpoint]:
+    """The checkpoints to run: positional ones, ``--model`` names or paths, else the built-in model."""
     from livianet.networks.pretrained import DEFAULT_MODEL, resolve_model
 
     if leading and args.model:
         raise ConfigError("segment: give the checkpoint either first or with --model, not both")
-    return [resolve_model(name) for name in leading or args.model or [DEFAULT_MODEL]]
+    names: Sequence[str | Path] = leading or args.model or [DEFAULT_MODEL]
+    return [resolve_model(name) for name in names]
+
+
+@dataclass(frozen=True)
+class _SegmentRun:
+    """What one ``segment`` command segments, with what, and where (either form)."""
+
+    checkpoints: list[Checkpoint]
+    cases: list[CaseFiles]
+    out: Path
+    orientation: str | None  # axis codes of .mat inputs, as given
 
 
 def run_segment(args: argparse.Namespace) -> int:
-    from livianet.inference import SegmentOptions, jobs_from_config, jobs_from_files, segment_files
+    from livianet.cli.segment_form import segment_form
+    from livianet.inference import segment_files
+    from livianet.runtime import distributed
 
-    if _is_config(args.first):
-        from livianet.config import load_segmentation_config
-
-        if len(args.rest) > 1 or (args.rest and args.model):
-            raise ConfigError(
-                f"segment {args.first}: expected one checkpoint after the INI file (or --model), got {len(args.rest)} paths"
-            )
-        if args.roi or args.gt:
-            raise ConfigError(
-                "segment: --roi and --gt are for the file form; the INI form reads ROIFolder and GroundTruthFolder"
-            )
-        config = load_segmentation_config(args.first, data_root=args.data_root)
-        checkpoints = _models(args, list(args.rest))
-        cases = jobs_from_config(config)
-        out = args.out or _ini_output_folder(checkpoints[0], args.output_root)
-        orientation = args.orientation or config.data.orientation
+    form = segment_form(args.first, list(args.rest))
+    if form.config is not None:
+        run = _ini_form(args, form.config, form.checkpoints)
     else:
-        if args.out is None:
-            raise ConfigError("segment [CKPT...] IMAGE...: --out DIR is required")
-        # Leading checkpoint files (any first path that is not a scan, then more .pt files)
-        # make the model or an ensemble; without them, --model or the built-in model runs.
-        paths = [args.first, *args.rest]
-        count = 0
-        if not _is_scan_input(paths[0]):
-            count = 1 + next(
-                (i for i, p in enumerate(paths[1:]) if not _is_checkpoint(p)), len(paths) - 1
-            )
-        if count == len(paths):
-            raise ConfigError("segment CKPT IMAGE...: no image given after the checkpoint(s)")
-        checkpoints = _models(args, paths[:count])
-        cases = jobs_from_files(
-            paths[count:], args.roi, args.gt, checkpoints[0].model_config.in_channels
+        run = _file_form(args, form)
+    options = _segment_options(args, run.orientation)
+    try:
+        report = segment_files(run.checkpoints, run.cases, run.out, options)
+    finally:
+        distributed.shutdown()
+    if not distributed.env_info().is_main:
+        return 1 if report.failures else 0
+    return _print_segment_report(report, len(run.cases), run.out)
+
+
+def _ini_form(args: argparse.Namespace, ini: Path, given: tuple[Path, ...]) -> _SegmentRun:
+    """``segment SEG.ini CKPT``: the cases are the INI's ``indexesToSegment`` of its folders."""
+    from livianet.config import load_segmentation_config
+    from livianet.inference import jobs_from_config
+
+    if len(given) > 1 or (given and args.model):
+        raise ConfigError(
+            f"segment {ini}: expected one checkpoint after the INI file (or --model), got {len(given)} paths"
         )
-        out = args.out
-        orientation = args.orientation
+    if args.roi or args.gt:
+        raise ConfigError(
+            "segment: --roi and --gt are for the file form; the INI form reads ROIFolder and GroundTruthFolder"
+        )
+    config = load_segmentation_config(ini, data_root=args.data_root)
+    checkpoints = _models(args, given)
+    return _SegmentRun(
+        checkpoints,
+        jobs_from_config(config),
+        args.out or _ini_output_folder(checkpoints[0], args.output_root),
+        args.orientation or config.data.orientation,
+    )
+
+
+def _file_form(args: argparse.Namespace, form: SegmentForm) -> _SegmentRun:
+    """``segment [CKPT...] IMAGE... --out DIR``: leading checkpoints (an ensemble), then the images.
+
+    Without positional checkpoints, ``--model`` or the built-in model runs.
+    """
+    from livianet.inference import jobs_from_files
+
+    if args.out is None:
+        raise ConfigError("segment [CKPT...] IMAGE...: --out DIR is required")
+    if not form.images:
+        raise ConfigError("segment CKPT IMAGE...: no image given after the checkpoint(s)")
+    checkpoints = _models(args, form.checkpoints)
+    cases = jobs_from_files(
+        list(form.images), args.roi, args.gt, checkpoints[0].model_config.in_channels
+    )
+    return _SegmentRun(checkpoints, cases, args.out, args.orientation)
+
+
+def _segment_options(args: argparse.Namespace, orientation: str | None) -> SegmentOptions:
+    """The options of ``segment_files``, after checking the numbers; ``orientation`` as given."""
+    from livianet.inference import SegmentOptions
+
     if args.tile is not None and args.tile < 1:
         raise ConfigError(f"--tile {args.tile}: expected a positive number of voxels")
     if args.batch < 1:
         raise ConfigError(f"--batch {args.batch}: expected a positive number of tiles")
-    orientation = _orientation_option(orientation)
-    options = SegmentOptions(
+    codes = _orientation_option(orientation)
+    return SegmentOptions(
         device=args.device,
         precision=args.precision,
         tile=args.tile,
@@ -163,44 +187,40 @@ def run_segment(args: argparse.Namespace) -> int:
         names=_names(args.names),
         snapshot=args.snapshot,
         resample=args.resample,
-        orientation=orientation,
+        orientation=codes,
         tta=args.tta,
         force=args.force,
         skip_existing=args.skip_existing,
         report=not args.no_report,
         original_labels=args.original_labels,
     )
-    from livianet.runtime import distributed
 
-    try:
-        report = segment_files(checkpoints, cases, out, options)
-    finally:
-        distributed.shutdown()
-    if not distributed.env_info().is_main:
-        return 1 if report.failures else 0
+
+def _print_segment_report(report: SegmentReport, scans: int, out: Path) -> int:
+    """The metrics table, where the outputs are, and the failures (exit code 1) on stderr."""
     if report.metric_rows:
         from livianet.evaluation import format_metrics_table
 
         print(format_metrics_table(report.metric_rows))
     print(f"outputs in {out}")
-    if report.failures:
-        first, *others = (failure["error"] for failure in report.failures)
-        if others or len(cases) > 1:
-            first = (
-                f"{len(report.failures)} of {len(cases)} scans failed (listed in "
-                f"{out / 'failures.csv'}): {first}"
-            )
-        print(f"livianet: error: {first}", file=sys.stderr)
-        for other in others:
-            print(f"  {other}", file=sys.stderr)
-        return 1
-    return 0
+    if not report.failures:
+        return 0
+    first, *others = (failure["error"] for failure in report.failures)
+    if others or scans > 1:
+        first = (
+            f"{len(report.failures)} of {scans} scans failed (listed in "
+            f"{out / 'failures.csv'}): {first}"
+        )
+    print(f"livianet: error: {first}", file=sys.stderr)
+    for other in others:
+        print(f"  {other}", file=sys.stderr)
+    return 1
 
 
 def _ini_output_folder(checkpoint: Checkpoint, output_root: Path) -> Path:
     """``<output root>/<folderName>/Pred/Testing``, folderName from the checkpoint's config."""
-    state = checkpoint.state
-    folder = state.get("config", {}).get("folder_name") or state.get("network_name") or "livianet"
+    contents = checkpoint.contents
+    folder = contents.config.get("folder_name") or contents.network_name or "livianet"
     return output_root / folder / "Pred" / "Testing"
 
 

@@ -15,7 +15,7 @@ def network_lines(config: TrainingConfig) -> list[str]:
     model = LiviaNet(model_cfg)
     lines = ["Network:"]
     channels = model_cfg.in_channels
-    size = train.patch_size
+    size: tuple[int, ...] = train.patch_size
     for i, (out, kernel) in enumerate(
         zip(model_cfg.conv_channels, model_cfg.conv_kernels, strict=True), start=1
     ):
@@ -50,7 +50,7 @@ def network_lines(config: TrainingConfig) -> list[str]:
     return lines
 
 
-def _size(size) -> str:
+def _size(size: tuple[int, ...]) -> str:
     return "x".join(str(s) for s in size) if len(set(size)) > 1 else f"{size[0]}^3"
 
 

@@ -57,7 +57,7 @@ class ModelConfig:
 
 def _positive_ints(values: Any) -> bool:
     return all(
-        isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0 for v in values
+        isinstance(v, numbers.Integral) and not isinstance(v, bool) and int(v) > 0 for v in values
     )
 
 

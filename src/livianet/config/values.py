@@ -1,4 +1,4 @@
-"""Parsers for single INI values, shared by the key table in :mod:`config_keys`.
+"""Parsers for single INI values, shared by the key table in :mod:`livianet.config.keys`.
 
 The original read numbers and lists with ``json.loads`` and kept paths as raw
 strings; these parsers accept the same text (plus a few friendly extras such as
@@ -171,7 +171,7 @@ def size3(raw: str) -> tuple[int, int, int]:
     ):
         raise ValueProblem("expected 3 positive ints such as [27, 27, 27]")
     _check_max(value)
-    return tuple(value)  # type: ignore[return-value]
+    return tuple(value)
 
 
 def kernel_shapes(raw: str) -> tuple[tuple[int, ...], ...]:

@@ -67,7 +67,7 @@ class Case:
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        return self.image.shape[1:]  # type: ignore[return-value]
+        return self.image.shape[1:]
 
 
 def folder_listing(folder: Path, what: str) -> list[Path]:

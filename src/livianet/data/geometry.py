@@ -100,7 +100,7 @@ class GridPlan:
         if source.dtype == bool:
             source = source.view(np.uint8)
         region = region or ((0, 0, 0), self.model_shape)
-        shape = tuple(b - a for a, b in zip(*region, strict=True))
+        shape = _box_shape(region)
         target = box_affine(self.model_affine, region[0])
         out = resample_to_grid(source, self.oriented_affine, target, shape, order, mode="nearest")
         return out.astype(bool) if volume.dtype == bool else out
@@ -147,7 +147,7 @@ class GridPlan:
         )
         source_affine = box_affine(self.model_affine, box[0])
         target_affine = box_affine(self.oriented_affine, target[0])
-        shape = tuple(b - a for a, b in zip(*target, strict=True))
+        shape = _box_shape(target)
         out = np.stack(
             [resample_to_grid(p, source_affine, target_affine, shape, order=1, mode="nearest")
              for p in probabilities]
@@ -216,3 +216,9 @@ def covering_box(
     low = np.clip(np.floor(voxels.min(axis=1)), 0, target_shape).astype(int)
     high = np.clip(np.ceil(voxels.max(axis=1)) + 1, 0, target_shape).astype(int)
     return tuple(int(v) for v in low), tuple(int(v) for v in high)  # type: ignore[return-value]
+
+
+def _box_shape(box: Box) -> Size3:
+    """The voxel counts of a ``(start, stop)`` box."""
+    (x0, y0, z0), (x1, y1, z1) = box
+    return (x1 - x0, y1 - y0, z1 - z0)

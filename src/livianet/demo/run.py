@@ -15,12 +15,15 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from livianet.atomic import check_writable, write_text_atomic
 from livianet.errors import DataError
+
+if TYPE_CHECKING:
+    from livianet.config import TrainingConfig
 
 logger = logging.getLogger(__name__)
 
@@ -117,30 +120,45 @@ def _quick_overrides() -> dict[str, dict[str, str]]:
 
 def run_demo(options: DemoOptions) -> str:
     """Run the demo; returns the closing summary (table, files, next steps)."""
-    from livianet.config import load_training_config
-    from livianet.config.presets import render_config
-    from livianet.data import list_cases
-    from livianet.inference import SegmentOptions, segment_files
-    from livianet.io import list_volume_files
-    from livianet.networks import Checkpoint
-    from livianet.training import TrainOptions, train
-
     started = time.perf_counter()
     out = options.out
     check_writable(out, min_free_bytes=256 << 20)
     data, builtin = _prepare_data(options)
-    count = len(list_volume_files(data / "MR"))
-    split = split_cases(count)
-    if options.quick:
-        split = Split(split.train[:2], [], split.test)
+    split = _demo_split(data, options.quick)
     num_classes = _count_classes(data / "Label")
     names = _label_names(data)
     preset = options.preset or "fast"
-    header = (
-        "livianet demo config, written by `livianet demo`: a starting point to copy.\n"
-        f"Preset '{preset}'. Train with: livianet train {out / 'livianet_demo.ini'}\n"
-        "Every key is explained in docs/config.md."
+    config = _write_config(options, preset, data, split, num_classes)
+    trained = _train_demo(config, options, preset, split, names)
+    seg_dir = out / "segmentations"
+    rows = _segment_test_scans(config, split, trained.checkpoint, seg_dir, options, names)
+    summary = _summary(
+        rows,
+        out,
+        config,
+        trained.checkpoint,
+        trained.last,
+        seg_dir,
+        builtin,
+        trained.minutes,
+        time.perf_counter() - started,
+        preset,
     )
+    write_text_atomic(out / "summary.txt", summary + "\n")
+    _write_results_json(out / "results.json", rows, trained.minutes, preset, trained.checkpoint)
+    return summary
+
+
+def _demo_split(data: Path, quick: bool) -> Split:
+    """The split of the scans in ``data/MR``; a quick run trains on two scans, validates on none."""
+    from livianet.io import list_volume_files
+
+    split = split_cases(len(list_volume_files(data / "MR")))
+    return Split(split.train[:2], [], split.test) if quick else split
+
+
+def _overrides(options: DemoOptions, split: Split) -> dict[str, dict[str, str]]:
+    """The INI keys the demo sets beyond the preset's, by section."""
     overrides = _quick_overrides() if options.quick else {}
     if split.validation and not options.quick:
         overrides.setdefault("Training Parameters", {})["validationFrequency"] = "3"
@@ -148,6 +166,22 @@ def run_demo(options: DemoOptions) -> str:
         overrides.setdefault("Training Images", {})["orientation"] = options.orientation
     if options.init_from:
         overrides.setdefault("Training Parameters", {})["Leraning Rate"] = FINE_TUNE_LEARNING_RATE
+    return overrides
+
+
+def _write_config(
+    options: DemoOptions, preset: str, data: Path, split: Split, num_classes: int
+) -> TrainingConfig:
+    """Write the demo's INI (a starting point to copy) into the output folder, and load it."""
+    from livianet.config import load_training_config
+    from livianet.config.presets import render_config
+
+    out = options.out
+    header = (
+        "livianet demo config, written by `livianet demo`: a starting point to copy.\n"
+        f"Preset '{preset}'. Train with: livianet train {out / 'livianet_demo.ini'}\n"
+        "Every key is explained in docs/config.md."
+    )
     text = render_config(
         preset,
         "demo",
@@ -157,12 +191,31 @@ def run_demo(options: DemoOptions) -> str:
         split.train,
         split.validation,
         num_classes,
-        overrides,
+        _overrides(options, split),
         header,
     )
     config_path = out / "livianet_demo.ini"
     write_text_atomic(config_path, text)
-    config = load_training_config(config_path)
+    return load_training_config(config_path)
+
+
+@dataclass(frozen=True)
+class _Trained:
+    checkpoint: Path  # the model the test scans are segmented with
+    last: Path | None  # the last epoch's checkpoint, to train on from
+    minutes: float  # training time, summed over the epochs
+
+
+def _train_demo(
+    config: TrainingConfig,
+    options: DemoOptions,
+    preset: str,
+    split: Split,
+    names: dict[int, str] | None,
+) -> _Trained:
+    """Train within the budget; keep the best epoch when a validation scan chose it, else the last."""
+    from livianet.training import TrainOptions, train
+
     logger.info(
         "training '%s'%s on %d scans for up to %.1f minutes (test scan%s %s never trained on)",
         preset,
@@ -188,33 +241,33 @@ def run_demo(options: DemoOptions) -> str:
         if split.validation and result.best_checkpoint
         else result.last_checkpoint
     )
-    last = result.last_checkpoint
     if checkpoint is None:
         raise DataError("training produced no checkpoint")
-    train_minutes = sum(row.get("seconds", 0.0) for row in result.history) / 60
+    minutes = sum(row.get("seconds", 0.0) for row in result.history) / 60
+    return _Trained(checkpoint, result.last_checkpoint, minutes)
+
+
+def _segment_test_scans(
+    config: TrainingConfig,
+    split: Split,
+    checkpoint: Path,
+    seg_dir: Path,
+    options: DemoOptions,
+    names: dict[int, str] | None,
+) -> list[dict[str, Any]]:
+    """Segment the held-out scans (with pictures); their metric rows."""
+    from livianet.data import list_cases
+    from livianet.inference import SegmentOptions, segment_files
+    from livianet.networks import Checkpoint
+
     jobs = list_cases(config.data, tuple(split.test), "test")
-    seg_dir = out / "segmentations"
     report = segment_files(
         Checkpoint.read(checkpoint),
         jobs,
         seg_dir,
         SegmentOptions(device=options.device, names=names, snapshot=True),
     )
-    summary = _summary(
-        report.metric_rows,
-        out,
-        config,
-        checkpoint,
-        last,
-        seg_dir,
-        builtin,
-        train_minutes,
-        time.perf_counter() - started,
-        preset,
-    )
-    write_text_atomic(out / "summary.txt", summary + "\n")
-    _write_results_json(out / "results.json", report.metric_rows, train_minutes, preset, checkpoint)
-    return summary
+    return report.metric_rows
 
 
 def structure_table(rows: list[dict[str, Any]]) -> tuple[str, float]:
@@ -242,9 +295,9 @@ def structure_table(rows: list[dict[str, Any]]) -> tuple[str, float]:
 
 
 def _summary(
-    rows,
+    rows: list[dict[str, Any]],
     out: Path,
-    config,
+    config: TrainingConfig,
     checkpoint: Path,
     last: Path | None,
     seg_dir: Path,
@@ -287,7 +340,7 @@ def _summary(
 
 
 def _write_results_json(
-    path: Path, rows, train_minutes: float, preset: str, checkpoint: Path
+    path: Path, rows: list[dict[str, Any]], train_minutes: float, preset: str, checkpoint: Path
 ) -> None:
     def clean(value: Any) -> Any:
         return None if isinstance(value, float) and not math.isfinite(value) else value

@@ -14,6 +14,7 @@ where ``scipy.ndimage.zoom(order=3)`` takes seconds.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -71,7 +72,7 @@ def _bspline_matrix(size: int, spacing: float) -> npt.NDArray[np.float32]:
 
 
 def _control_grid_shape(shape: Shape3, spacing: float) -> Shape3:
-    return tuple(_bspline_matrix(n, spacing).shape[1] for n in shape)  # type: ignore[return-value]
+    return tuple(_bspline_matrix(n, spacing).shape[1] for n in shape)
 
 
 def _expand(controls: npt.NDArray[np.float32], shape: Shape3, spacing: float) -> np.ndarray:
@@ -128,7 +129,10 @@ def sampling_coordinates(
     ``matrix`` acts about the volume centre; ``displacement`` is added after it.
     """
     centre = (np.asarray(shape, dtype=np.float32) - 1) / 2
-    coords = np.indices(shape, dtype=np.float32) - centre[:, None, None, None]
+    # float32 throughout; numpy's stubs type the difference as float64
+    coords = cast(
+        npt.NDArray[np.float32], np.indices(shape, dtype=np.float32) - centre[:, None, None, None]
+    )
     if matrix is not None:
         linear = np.asarray(matrix[:3, :3], dtype=np.float32)
         coords = np.tensordot(linear, coords, axes=(1, 0))
@@ -208,7 +212,7 @@ def pseudo_subject(
     """
     if image.shape != labels.shape:
         raise ValueError(f"image shape {image.shape} differs from labels shape {labels.shape}")
-    shape: Shape3 = image.shape  # type: ignore[assignment]
+    shape: Shape3 = image.shape
     matrix = random_affine(rng, params.max_scale, params.max_rotation_deg, params.max_shift)
     displacement = random_displacement(rng, shape, params.control_spacing, params.displacement_sd)
     coords = sampling_coordinates(shape, matrix, displacement)

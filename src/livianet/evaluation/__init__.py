@@ -1,4 +1,4 @@
-"""Scores: Dice, Jaccard, HD95, ASSD and volumes, per label, for files and folders."""
+"""Scores and checks: Dice, Jaccard, HD95, ASSD and volumes per label; the QC flags of a run."""
 
 from livianet.evaluation.evaluate import (
     COLUMNS,
@@ -18,20 +18,45 @@ from livianet.evaluation.metrics import (
     jaccard,
     metrics_per_label,
 )
+from livianet.evaluation.quality import (
+    Assessment,
+    Cohort,
+    PairQC,
+    ScanQC,
+    StructureQC,
+    Thresholds,
+    assess,
+    asymmetry,
+    pair_name,
+    qc_rows,
+)
+from livianet.evaluation.values import as_float, fmt
 
 __all__ = [
     "COLUMNS",
+    "Assessment",
+    "Cohort",
+    "PairQC",
+    "ScanQC",
+    "StructureQC",
+    "Thresholds",
+    "as_float",
     "assd",
+    "assess",
+    "asymmetry",
     "case_dice",
     "dice",
     "dice_per_class",
     "evaluate_files",
     "evaluate_pair",
+    "fmt",
     "format_metrics_table",
     "hd95",
     "jaccard",
     "metrics_per_label",
     "pair_files",
+    "pair_name",
+    "qc_rows",
     "summary_by_label",
     "write_metrics_csv",
 ]

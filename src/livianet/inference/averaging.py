@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from livianet.data.geometry import Box
+from livianet.inference.tiling import triple
 
 FOREGROUND_MASS = 0.1  # model voxels with less foreground probability cannot win the argmax
 
@@ -28,19 +29,27 @@ def average_on_grid(
     if not pieces:
         return labels, None, None
     union: Box = (
-        tuple(min(box[0][a] for _, box in pieces) for a in range(3)),  # type: ignore[assignment]
-        tuple(max(box[1][a] for _, box in pieces) for a in range(3)),
+        triple(min(box[0][a] for _, box in pieces) for a in range(3)),
+        triple(max(box[1][a] for _, box in pieces) for a in range(3)),
     )
-    size = tuple(b - a for a, b in zip(*union, strict=True))
-    total = np.zeros((num_classes, *size), dtype=np.float32)
+    total = np.zeros((num_classes, *_box_size(union)), dtype=np.float32)
     total[0] = runs
     for probs, box in pieces:
-        local = tuple(slice(a - u, b - u) for a, b, u in zip(*box, union[0], strict=True))
-        total[(slice(None), *local)] += probs
-        total[(0, *local)] -= 1.0
+        local = _window(box, offset=union[0])
+        total[(slice(None),) + local] += probs
+        total[0][local] -= 1.0
     total /= runs
-    labels[tuple(slice(a, b) for a, b in zip(*union, strict=True))] = total.argmax(axis=0)
+    labels[_window(union)] = total.argmax(axis=0)
     return labels, total, union
+
+
+def _box_size(box: Box) -> tuple[int, ...]:
+    return tuple(b - a for a, b in zip(*box, strict=True))
+
+
+def _window(box: Box, offset: tuple[int, ...] = (0, 0, 0)) -> tuple[slice, ...]:
+    """The slices of ``box`` in an array whose first voxel is at ``offset``."""
+    return tuple(slice(a - o, b - o) for a, b, o in zip(*box, offset, strict=True))
 
 
 def dense(probabilities: np.ndarray | None, box: Box | None, num_classes: int, shape) -> np.ndarray:
@@ -48,7 +57,7 @@ def dense(probabilities: np.ndarray | None, box: Box | None, num_classes: int, s
     out = np.zeros((num_classes, *shape), dtype=np.float32)
     out[0] = 1.0
     if probabilities is not None and box is not None:
-        out[(slice(None), *(slice(a, b) for a, b in zip(*box, strict=True)))] = probabilities
+        out[(slice(None),) + _window(box)] = probabilities
     return out
 
 
@@ -70,7 +79,7 @@ def mirrored_back(
         swapped[left], swapped[right] = back[right], back[left]
     start, stop = list(box[0]), list(box[1])
     start[axis], stop[axis] = size - box[1][axis], size - box[0][axis]
-    return swapped, (tuple(start), tuple(stop))  # type: ignore[return-value]
+    return swapped, (triple(start), triple(stop))
 
 
 def foreground_box(probabilities: np.ndarray, box: tuple) -> tuple | None:
@@ -94,5 +103,4 @@ def foreground_box(probabilities: np.ndarray, box: tuple) -> tuple | None:
 
 
 def sub_box(probabilities: np.ndarray, box: tuple, region: tuple) -> tuple[np.ndarray, tuple]:
-    local = tuple(slice(a - o, b - o) for a, b, o in zip(region[0], region[1], box[0], strict=True))
-    return probabilities[(slice(None), *local)], region
+    return probabilities[(slice(None),) + _window(region, offset=box[0])], region

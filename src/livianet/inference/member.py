@@ -13,7 +13,7 @@ from livianet.data.orientation import left_right_axis
 from livianet.data.spatial import Size3
 from livianet.inference.averaging import mirrored_back
 from livianet.inference.predictor import InferenceSettings
-from livianet.inference.tiling import Segmentation, segment_volume
+from livianet.inference.tiling import Segmentation, segment_volume, triple
 from livianet.networks import Checkpoint, ModelMeta
 
 
@@ -40,7 +40,7 @@ def model_input(
     region = None
     if roi is not None:
         context = tuple((r - 1) // 2 + 1 for r in member.network.receptive_field)
-        region = plan.mask_region(roi, context)  # type: ignore[arg-type]
+        region = plan.mask_region(roi, triple(context))
     roi_m = plan.to_model(roi, order=0, region=region) if roi is not None else None
     image = normalise_intensities(
         plan.to_model(data, order=1, region=region), roi_m, member.meta.normalization
@@ -71,13 +71,15 @@ def member_probabilities(
     """Probabilities over a model-grid box, of the scan or of its left-right mirror."""
     if not mirrored:
         result = run_member(member, settings, image, roi, probabilities=True)
-        return result.probabilities, result.box  # type: ignore[return-value]
+        assert result.probabilities is not None  # asked for
+        return result.probabilities, result.box
     axis = left_right_axis(member.meta.orientation or "RAS")
     flipped = np.ascontiguousarray(np.flip(image, axis=axis + 1))
     flipped_roi = np.ascontiguousarray(np.flip(roi, axis=axis)) if roi is not None else None
     result = run_member(member, settings, flipped, flipped_roi, probabilities=True)
+    assert result.probabilities is not None  # asked for
     return mirrored_back(
-        result.probabilities,  # type: ignore[arg-type]
+        result.probabilities,
         result.box,
         axis,
         image.shape[axis + 1],

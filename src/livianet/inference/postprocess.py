@@ -1,4 +1,9 @@
-"""Post-processing of label maps (numpy/scipy only)."""
+"""Post-processing of label maps (numpy/scipy only).
+
+:func:`remove_stray_components` is the one clean-up of every segmentation
+(validation during training and ``livianet segment`` alike): the rule that
+decides which of a structure's pieces stay lives there only.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import numpy as np
 from scipy import ndimage
 
 from livianet.data import largest_component
+from livianet.data.geometry import Box
 from livianet.data.roi import CONNECTIVITY
 
 
@@ -33,6 +39,38 @@ def keep_largest_component(labels: np.ndarray, num_classes: int) -> np.ndarray:
         region = labels[box] == value
         out[box][region & ~largest_component(region)] = 0
     return out
+
+
+def remove_stray_components(
+    labels: np.ndarray,
+    num_classes: int,
+    probabilities: np.ndarray | None = None,
+    box: Box | None = None,
+) -> np.ndarray:
+    """``labels`` with each structure's stray pieces made background; its probabilities to match.
+
+    Only each class's largest 26-connected component stays
+    (:func:`keep_largest_component`). Where ``probabilities`` ``(K, ...)`` are
+    given, over ``box`` of the label map (``None``: all of it), the removed
+    voxels become background with probability 1. They are changed in place:
+    a scan's maps are large, and every caller drops the uncleaned ones.
+
+    >>> a = np.zeros((5, 1, 1), dtype=np.uint8); a[0] = a[2:4] = 1
+    >>> p = np.full((2, 3, 1, 1), 0.5, np.float32)  # over voxels 0..2 only
+    >>> remove_stray_components(a, 2, p, ((0, 0, 0), (3, 1, 1))).ravel().tolist()
+    [0, 0, 1, 1, 0]
+    >>> p[:, :, 0, 0].tolist()
+    [[1.0, 0.5, 0.5], [0.0, 0.5, 0.5]]
+    """
+    cleaned = keep_largest_component(labels, num_classes)
+    if probabilities is not None:
+        removed = cleaned != labels
+        if box is not None:
+            removed = removed[tuple(slice(a, b) for a, b in zip(*box, strict=True))]
+        if removed.any():
+            probabilities[:, removed] = 0.0
+            probabilities[0, removed] = 1.0
+    return cleaned
 
 
 def structure_components(labels: np.ndarray, num_classes: int) -> dict[str, dict[str, float]]:

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 import torch
 
 from livianet.data import Case
-from livianet.inference.postprocess import keep_largest_component
-from livianet.inference.tiling import Segmentation, segment_volume
+from livianet.inference.postprocess import remove_stray_components
+from livianet.inference.tiling import Network, Segmentation, segment_volume
 from livianet.networks import LiviaNet
+from livianet.networks.folded import FusedLiviaNet
 from livianet.runtime import autocast_dtype, memory_format
 
 logger = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ class InferenceSettings:
     largest_component: bool = False
 
 
-def prepare_for_inference(model: LiviaNet, settings: InferenceSettings) -> torch.nn.Module:
+def prepare_for_inference(model: LiviaNet, settings: InferenceSettings) -> FusedLiviaNet:
     """The network's inference form (batch norm folded), on its device, in its fastest memory layout."""
     from livianet.networks import fuse
 
@@ -35,12 +36,15 @@ def prepare_for_inference(model: LiviaNet, settings: InferenceSettings) -> torch
     dtype = autocast_dtype(settings.precision)
     if dtype is not None:
         inference = inference.to(dtype)  # weights already in bf16/fp16: no casts per tile
-    return inference.to(memory_format=memory_format(settings.device)).eval()
+    layout = memory_format(settings.device)
+    # torch's stubs lack the memory_format keyword that Module.to documents and takes
+    return inference.to(memory_format=layout).eval()  # type: ignore[call-overload]
 
 
 def predict_case(
-    model: torch.nn.Module, case: Case, settings: InferenceSettings, probabilities: bool = False
+    model: Network, case: Case, settings: InferenceSettings, probabilities: bool = False
 ) -> Segmentation:
+    """The case segmented as its settings say: tiles, precision, stray pieces removed or kept."""
     result = segment_volume(
         model,
         case.image,
@@ -52,12 +56,8 @@ def predict_case(
         probabilities=probabilities,
     )
     if settings.largest_component:
-        cleaned = keep_largest_component(result.labels, model.config.num_classes)
-        if result.probabilities is not None:
-            (x0, y0, z0), (x1, y1, z1) = result.box
-            removed = (cleaned != result.labels)[x0:x1, y0:y1, z0:z1]
-            if removed.any():
-                result.probabilities[:, removed] = 0.0
-                result.probabilities[0, removed] = 1.0
+        cleaned = remove_stray_components(
+            result.labels, model.config.num_classes, result.probabilities, result.box
+        )
         result = Segmentation(cleaned, result.probabilities, result.box)
     return result

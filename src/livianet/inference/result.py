@@ -1,8 +1,14 @@
-"""What segmenting one scan gives back: labels on the scan's grid, volumes, and the geometry used."""
+"""What segmenting gives back: one scan's labels, volumes and geometry; a batch's rows and files.
+
+The batch's report lives here, beside one scan's result, so that the batch
+driver (``batch.py``) and what it writes at the end (``run_files.py``) share it
+without importing each other.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -70,3 +76,25 @@ class SegmentationResult:
         image = nib.Nifti1Image(data, self.affine)
         image.header.set_intent("label")
         return image
+
+
+@dataclass
+class SegmentReport:
+    """What a batch wrote and found: files, table rows, manifest entries and failures.
+
+    Each scan's writing fills one report; the batch adds them up (and, under
+    ``torchrun``, the main process gathers every process's).
+    """
+
+    outputs: list[Path] = field(default_factory=list)
+    volume_rows: list[dict[str, Any]] = field(default_factory=list)
+    metric_rows: list[dict[str, Any]] = field(default_factory=list)
+    scans: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, str]] = field(default_factory=list)
+
+    def add(self, other: SegmentReport) -> None:
+        self.outputs += other.outputs
+        self.volume_rows += other.volume_rows
+        self.metric_rows += other.metric_rows
+        self.scans += other.scans
+        self.failures += other.failures

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from livianet.atomic import write_text_atomic
+from livianet.inference.result import SegmentReport
 from livianet.io import write_csv, write_dseg
 from livianet.networks import Checkpoint
 from livianet.version import __version__
 
 if TYPE_CHECKING:
-    from livianet.inference.files import SegmentReport
     from livianet.inference.segmenter import Segmenter
 
 logger = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def write_run_files(
         "model": {
             "path": ", ".join(str(c.path) for c in checkpoints),
             # a built-in model's terms of use travel with every result it makes
-            "licence": checkpoints[0].state.get("licence"),
+            "licence": checkpoints[0].contents.licence,
             "orientation": meta.orientation,
             "spacing": list(meta.spacing) if meta.spacing else None,
             "label_names": {str(k): v for k, v in (names or {}).items()},

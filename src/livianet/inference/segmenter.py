@@ -7,10 +7,12 @@ scan's own grid, where the argmax is taken. Several checkpoints (an ensemble)
 and left-right test-time augmentation average their probabilities. The CLI
 (``livianet segment``) runs on this same class.
 
->>> from livianet import Segmenter                                 # doctest: +SKIP
->>> segmenter = Segmenter.from_checkpoint("model.pt")              # doctest: +SKIP
->>> result = segmenter.segment("sub-01_T1w.nii.gz", roi="brain_mask.nii.gz")  # doctest: +SKIP
->>> result.volumes["Left-Thalamus"], result.geometry.resampled     # doctest: +SKIP
+Use (``tests/test_readme.py`` runs README.md's copy of this on a real model)::
+
+    from livianet import Segmenter
+    segmenter = Segmenter.from_checkpoint("model.pt")
+    result = segmenter.segment("sub-01_T1w.nii.gz", roi="brain_mask.nii.gz")
+    result.volumes["Left-Thalamus"], result.geometry.resampled
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,9 +39,10 @@ from livianet.inference.averaging import (
 from livianet.inference.inputs import ScanInput, as_volume
 from livianet.inference.member import Member, member_probabilities, model_input, run_member
 from livianet.inference.plausibility import volumes_far_from_training
-from livianet.inference.postprocess import keep_largest_component
+from livianet.inference.postprocess import remove_stray_components
 from livianet.inference.predictor import InferenceSettings, prepare_for_inference
 from livianet.inference.result import Geometry, SegmentationResult
+from livianet.inference.tiling import triple
 from livianet.io import Volume, label_name
 from livianet.networks import Checkpoint
 from livianet.runtime import resolve_device, resolve_precision
@@ -262,12 +266,7 @@ class Segmenter:
                 probs[:, ~roi] = 0.0
                 probs[0, ~roi] = 1.0
         if self.largest_component:
-            cleaned = keep_largest_component(labels, self.num_classes)
-            if probs is not None:
-                removed = cleaned != labels
-                probs[:, removed] = 0.0
-                probs[0, removed] = 1.0
-            labels = cleaned
+            labels = remove_stray_components(labels, self.num_classes, probs)
         plan = plans[0]
         geometry = Geometry(
             orientation=orientation_of(source.affine),
@@ -304,7 +303,8 @@ class Segmenter:
         force: bool,
         warnings: list[str],
     ) -> GridPlan:
-        grid = ModelGrid(member.meta.orientation if known else None, member.meta.spacing)
+        spacing_mm = triple(member.meta.spacing) if member.meta.spacing is not None else None
+        grid = ModelGrid(member.meta.orientation if known else None, spacing_mm)
         plan = plan_grid(source.affine, source.spatial_shape, grid, resample=resample)
         spacing = voxel_sizes(plan.oriented_affine)
         if member.meta.spacing is not None:
@@ -389,7 +389,9 @@ def segment(
 
     paths = [checkpoint] if isinstance(checkpoint, (str, os.PathLike)) else list(checkpoint)
     segmenter = Segmenter.from_checkpoint(
-        [resolve_model(p) for p in paths], device=device, precision=precision
+        [resolve_model(p if isinstance(p, (str, Path)) else Path(p)) for p in paths],
+        device=device,
+        precision=precision,
     )
     return segmenter.segment(image, roi, **options)
 

@@ -16,12 +16,15 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 
 from livianet.atomic import atomic_path
 from livianet.errors import DataError, describe_exception
+
+if TYPE_CHECKING:
+    from nibabel.spatialimages import SpatialImage
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +167,7 @@ def _read_nibabel(file: Path, fmt: VolumeFormat) -> tuple[np.ndarray, np.ndarray
 
     kind = "NIfTI" if fmt == "nifti" else "FreeSurfer MGH"
     try:
-        image = nib.load(str(file))
+        image = cast("SpatialImage", nib.load(str(file)))  # NIfTI and MGH are spatial images
         data = np.asanyarray(image.dataobj)
         if data.ndim == 5 and data.shape[3] == 1:
             data = data[:, :, :, 0, :]  # NIfTI stores vectors on axis 4; time axis unused
@@ -322,13 +325,13 @@ def _write_nifti(array: np.ndarray, tmp: Path, reference: Volume | None, kind: V
         array = np.moveaxis(array, 0, -1)  # (C, X, Y, Z) -> NIfTI's (X, Y, Z, C), as read
     affine = np.eye(4) if reference is None else reference.affine
     source = reference.header if reference is not None else None
-    nifti_source = isinstance(source, nib.Nifti1Header)  # Nifti2Header derives from it
-    if nifti_source and kind != "label":
+    # Nifti2Header derives from Nifti1Header
+    if isinstance(source, nib.Nifti1Header) and kind != "label":
         image = nib.Nifti1Image(array, affine, header=source.copy())
         image.header.set_slope_inter(1.0, 0.0)
     else:
         image = nib.Nifti1Image(array, affine)
-    if nifti_source:
+    if isinstance(source, nib.Nifti1Header):
         # The input's own sform/qform and their codes (scanner, aligned, MNI...), not nibabel's.
         sform, sform_code = source.get_sform(coded=True)
         qform, qform_code = source.get_qform(coded=True)

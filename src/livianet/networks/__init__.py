@@ -2,7 +2,6 @@
 
 from livianet.networks.checkpoint import (
     Checkpoint,
-    ModelMeta,
     check_compatible,
     checkpoint_name,
     list_epoch_checkpoints,
@@ -13,6 +12,7 @@ from livianet.networks.checkpoint import (
     stored_model_config,
     training_checkpoint,
 )
+from livianet.networks.checkpoint_schema import BestEpoch, CheckpointContents, ModelMeta
 from livianet.networks.export import export_model
 from livianet.networks.folded import FusedLiviaNet, fuse
 from livianet.networks.livianet import LiviaNet, build_model, centre_crop, count_parameters
@@ -25,7 +25,9 @@ from livianet.networks.original_weights import (
 from livianet.networks.transfer import freeze_layers, transfer_layers
 
 __all__ = [
+    "BestEpoch",
     "Checkpoint",
+    "CheckpointContents",
     "FusedLiviaNet",
     "LiviaNet",
     "ModelMeta",

@@ -2,7 +2,8 @@
 
 A checkpoint is a dict of plain types and tensors, so ``torch.load(...,
 weights_only=True)`` reads it; a file that needs anything else (a pickle that
-would run code, a Theano model) is refused, never executed.
+would run code, a Theano model) is refused, never executed. What the entries
+mean is :mod:`livianet.networks.checkpoint_schema`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -19,113 +21,17 @@ import torch
 from livianet.atomic import atomic_path
 from livianet.config.schema import ModelConfig, model_config_from_plain, to_plain
 from livianet.errors import CheckpointError, ConfigError
+from livianet.networks.checkpoint_schema import (
+    FORMAT_VERSION,
+    KIND,
+    BestEpoch,
+    CheckpointContents,
+    ModelMeta,
+)
 from livianet.networks.livianet import LiviaNet
 from livianet.version import __version__
 
 logger = logging.getLogger(__name__)
-
-FORMAT_VERSION = 2  # 2: training_orientation is the space the network works in (RAS)
-KIND = "livianet-checkpoint"
-
-
-@dataclass(frozen=True)
-class ModelMeta:
-    """What a checkpoint records about how its network was trained, beside the weights.
-
-    Segmentation reads it to treat a scan as the training data were treated
-    (the grid the network works in, normalisation, largest component, label
-    names); every field has the value an older checkpoint without it implies.
-
-    Attributes:
-        orientation: axis codes of the space the network works in (``RAS``),
-            or None when the training arrays' orientation was unknown (scans
-            are then used as stored). Format-1 checkpoints predate
-            reorientation (their ``training_orientation`` was the stored arrays')
-            and read as None, which keeps their behaviour.
-        spacing: voxel size in mm along the network's axes (the median over
-            the training cases).
-        stored_orientation: axis codes that the training ``.mat`` arrays were
-            declared to be stored in; a ``.mat`` scan given without
-            ``--orientation`` is taken to be stored so.
-        label_pairs: left/right label pairs (flip augmentation, ``--tta``).
-        training_volumes: per label, ``(min, mean, max)`` volume in mm3 over
-            the training label maps (for quality-control flags).
-        original_labels: per label, the code it had before ``livianet labels``
-            made labels consecutive (``segment --original-labels``).
-    """
-
-    normalization: str = "none"
-    normalization_region: str | None = (
-        None  # "roi" or "nonzero": where z-score statistics came from
-    )
-    patch_size: tuple[int, ...] | None = None
-    segment_patch_size: tuple[int, ...] | None = None
-    apply_padding: bool = True
-    largest_component: bool = False
-    label_names: dict[int, str] = field(default_factory=dict)
-    orientation: str | None = None
-    spacing: tuple[float, ...] | None = None
-    stored_orientation: str | None = None
-    label_pairs: tuple[tuple[int, int], ...] = ()
-    training_volumes: dict[int, tuple[float, float, float]] = field(default_factory=dict)
-    original_labels: dict[int, int] = field(default_factory=dict)  # label -> its original code
-
-    def to_state(self) -> dict[str, Any]:
-        """The checkpoint entries, as plain types (``weights_only`` loading reads them)."""
-        return {
-            "normalization": self.normalization,
-            "normalization_region": self.normalization_region,
-            "patch_size": _plain_list(self.patch_size),
-            "segment_patch_size": _plain_list(self.segment_patch_size),
-            "apply_padding": self.apply_padding,
-            "largest_component": self.largest_component,
-            "label_names": {str(k): v for k, v in self.label_names.items()},
-            "training_orientation": self.orientation,
-            "training_spacing": _plain_list(self.spacing),
-            "stored_orientation": self.stored_orientation,
-            "label_pairs": [list(pair) for pair in self.label_pairs],
-            "training_volumes": {
-                str(k): [float(x) for x in v] for k, v in self.training_volumes.items()
-            },
-            "original_labels": {str(k): v for k, v in self.original_labels.items()},
-        }
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> ModelMeta:
-        def tuple_of(key: str) -> tuple | None:
-            value = state.get(key)
-            return tuple(value) if value else None
-
-        return cls(
-            normalization=state.get("normalization", "none"),
-            normalization_region=state.get("normalization_region") or None,
-            patch_size=tuple_of("patch_size"),
-            segment_patch_size=tuple_of("segment_patch_size"),
-            apply_padding=bool(state.get("apply_padding", True)),
-            largest_component=bool(state.get("largest_component", False)),
-            label_names={int(k): v for k, v in (state.get("label_names") or {}).items()},
-            orientation=_orientation(state),
-            spacing=tuple_of("training_spacing"),
-            stored_orientation=state.get("stored_orientation") or None,
-            label_pairs=tuple(tuple(p) for p in state.get("label_pairs") or ()),  # type: ignore[misc]
-            training_volumes={
-                int(k): tuple(v) for k, v in (state.get("training_volumes") or {}).items()
-            },
-            original_labels={
-                int(k): int(v) for k, v in (state.get("original_labels") or {}).items()
-            },
-        )
-
-
-def _orientation(state: dict[str, Any]) -> str | None:
-    """The network's working orientation; format-1 checkpoints recorded the stored arrays' instead."""
-    if int(state.get("format_version", 1)) < 2:
-        return None  # trained on arrays as stored: keep using scans as stored
-    return state.get("training_orientation") or None
-
-
-def _plain_list(values: tuple | None) -> list | None:
-    return None if values is None else list(values)
 
 
 @dataclass(frozen=True)
@@ -133,11 +39,15 @@ class Checkpoint:
     """A checkpoint read once: its path (for messages), its entries, and what they describe."""
 
     path: Path
-    state: dict[str, Any]
+    state: dict[str, Any]  # the entries as stored; read them through ``contents``
 
     @classmethod
     def read(cls, path: str | os.PathLike[str]) -> Checkpoint:
         return cls(Path(path), load_checkpoint(path))
+
+    @cached_property
+    def contents(self) -> CheckpointContents:
+        return CheckpointContents.from_state(self.state)
 
     @property
     def model_config(self) -> ModelConfig:
@@ -145,7 +55,7 @@ class Checkpoint:
 
     @property
     def meta(self) -> ModelMeta:
-        return ModelMeta.from_state(self.state)
+        return self.contents.meta
 
     def network(self) -> LiviaNet:
         return model_from_checkpoint(self.state, self.path)
@@ -166,26 +76,27 @@ def training_checkpoint(
     frozen_layers: list[str],
     seed: int,
 ) -> dict[str, Any]:
-    """Every entry of a checkpoint written during training: enough to resume exactly and to segment.
+    """The entries of a training checkpoint built from its parts (for files made outside training).
 
-    ``scaler_state`` is the fp16 gradient scaler's (empty when no scaler runs). No random
-    generator state: every draw of a sub-epoch derives from ``(seed, epoch, sub-epoch)``, and
-    each sub-epoch reseeds torch, so the ``seed`` is all a resumed run needs.
+    ``best`` is written as given (``{}``: no validation yet); training writes
+    :class:`CheckpointContents` itself.
     """
-    return {
-        "network_name": network_name,
-        "epoch": epoch,
-        "model_config": to_plain(model_config),
-        "model_state": model_state,
-        "optimizer_state": optimizer_state,
-        "scaler_state": dict(scaler_state),
-        "config": config,
-        **meta.to_state(),
-        "metrics": metrics,
-        "best": dict(best),
-        "frozen_layers": list(frozen_layers),
-        "seed": int(seed),
-    }
+    state = CheckpointContents(
+        network_name=network_name,
+        epoch=epoch,
+        model_config=to_plain(model_config),
+        model_state=model_state,
+        meta=meta,
+        optimizer_state=optimizer_state,
+        scaler_state=scaler_state,
+        config=config,
+        metrics=metrics,
+        best=BestEpoch(),
+        frozen_layers=tuple(frozen_layers),
+        seed=int(seed),
+    ).to_state()
+    state["best"] = dict(best)
+    return state
 
 
 def checkpoint_name(network_name: str, epoch: int) -> str:

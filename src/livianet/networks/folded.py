@@ -26,6 +26,8 @@ def affine_of(norm: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
         bias = norm.bias.detach().float()
         return torch.ones_like(bias), bias
     if isinstance(norm, nn.modules.batchnorm._BatchNorm):
+        if norm.running_var is None or norm.running_mean is None:
+            raise TypeError(f"cannot fold {type(norm).__name__} without running statistics")
         scale = torch.rsqrt(norm.running_var.float() + norm.eps)
         if norm.weight is not None:
             scale = scale * norm.weight.detach().float()
@@ -40,6 +42,9 @@ POINTWISE_ROWS = 8192  # voxels per chunk of the 1x1x1 layers: their activations
 
 
 class Affine(nn.Module):
+    scale: torch.Tensor
+    shift: torch.Tensor
+
     def __init__(self, scale: torch.Tensor, shift: torch.Tensor) -> None:
         super().__init__()
         self.register_buffer("scale", scale.view(1, -1, 1, 1, 1).clone())
@@ -67,6 +72,8 @@ class SlopeMax(nn.Module):
     inference. The maximum writes into the product's buffer unless autograd needs it.
     """
 
+    slope: torch.Tensor
+
     def __init__(self, slopes: torch.Tensor) -> None:
         super().__init__()
         self.register_buffer("slope", slopes.detach().float().flatten().clone())
@@ -88,12 +95,14 @@ def _folded_conv(
     conv: nn.Conv3d, scale: torch.Tensor | None, shift: torch.Tensor | None
 ) -> nn.Conv3d:
     """``conv`` followed by the per-channel affine ``(scale, shift)``, as one convolution."""
-    out = nn.Conv3d(conv.in_channels, conv.out_channels, conv.kernel_size, bias=True)
+    kx, ky, kz = conv.kernel_size
+    out = nn.Conv3d(conv.in_channels, conv.out_channels, (kx, ky, kz), bias=True)
     weight = conv.weight.detach().float()
     bias = conv.bias.detach().float() if conv.bias is not None else torch.zeros(conv.out_channels)
     if scale is not None and shift is not None:
         weight = weight * scale.view(-1, 1, 1, 1, 1)
         bias = bias * scale + shift
+    assert out.bias is not None  # made with bias=True
     with torch.no_grad():
         out.weight.copy_(weight)
         out.bias.copy_(bias)
@@ -182,7 +191,7 @@ class FusedLiviaNet(nn.Module):
         n, channels, d, h, w = x.shape
         flat = x.permute(0, 2, 3, 4, 1).reshape(-1, channels)  # a view for channels-last input
         layers = [
-            (self.pre[i], self.acts[i], self.convs[i].weight.flatten(1), self.convs[i].bias)
+            (self.pre[i], self.acts[i], *_weight_and_bias(self.convs[i]))
             for i in range(self.num_conv, len(self.convs))
         ]
         if keep is None:
@@ -203,6 +212,12 @@ class FusedLiviaNet(nn.Module):
                 y = F.linear(act(pre(y)), weight.to(y.dtype), bias.to(y.dtype))
             out[chunk] = y
         return out.view(n, d, h, w, -1).permute(0, 4, 1, 2, 3)
+
+
+def _weight_and_bias(conv: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """A folded 1x1x1 convolution as the matrix and bias of a linear map."""
+    assert isinstance(conv, nn.Conv3d) and conv.bias is not None  # made by _folded_conv
+    return conv.weight.flatten(1), conv.bias
 
 
 def fuse(model: LiviaNet) -> FusedLiviaNet:

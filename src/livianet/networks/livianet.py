@@ -81,7 +81,7 @@ class Block(nn.Module):
         return self.conv(self.drop(self.act(self.norm(x))))
 
 
-def centre_crop(x: torch.Tensor, size: tuple[int, int, int]) -> torch.Tensor:
+def centre_crop(x: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
     """Crop the spatial centre as the original (``lo = (d-1)//2 - (n-1)//2``).
 
     The offset is written as ``(d-n)//2 + ((d-n) % 2) * (d % 2)``, the same value

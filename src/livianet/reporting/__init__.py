@@ -1,9 +1,10 @@
 """What runs leave for people to read: the run log, curves, QA pictures and HTML reports."""
 
+# The QC flags are evaluation (livianet.evaluation.quality); the names stay here for callers.
+from livianet.evaluation.quality import Thresholds, assess, qc_rows
 from livianet.reporting.curves import save_training_curves, training_curves_figure
-from livianet.reporting.drawing import label_colours
+from livianet.reporting.drawing import OVERLAY_ALPHA, label_colours
 from livianet.reporting.mosaic import DISPLAY_CONVENTION, display_panels, mosaic_figure, save_mosaic
-from livianet.reporting.qc import Thresholds, assess, qc_rows
 from livianet.reporting.report import report_kind, write_report
 from livianet.reporting.run_log import (
     Budget,
@@ -14,7 +15,7 @@ from livianet.reporting.run_log import (
     write_curves,
 )
 from livianet.reporting.segmentation_report import MANIFEST_NAME, write_segmentation_report
-from livianet.reporting.snapshot import OVERLAY_ALPHA, save_snapshot, snapshot_figure
+from livianet.reporting.snapshot import save_snapshot, snapshot_figure
 from livianet.reporting.training_report import write_training_report
 
 __all__ = [

@@ -13,15 +13,15 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 from nibabel import affines, orientations
 
 from livianet.data.relabel import distinct_values
-from livianet.reporting.drawing import DPI, label_colours, save_figure
-from livianet.reporting.snapshot import OVERLAY_ALPHA, _as_labels, _centre, _window
+from livianet.reporting.drawing import DPI, label_colours, label_legend, overlay, save_figure
+from livianet.reporting.snapshot import _as_labels, _centre, _window
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -181,14 +181,12 @@ def mosaic_figure(
 ) -> Figure:
     """Build the figure :func:`save_mosaic` writes (same arguments less the path)."""
     from matplotlib.figure import Figure
-    from matplotlib.patches import Patch
 
     panels = display_panels(image, labels, affine, convention)
     present = sorted(set().union(*(np.unique(p.labels[p.labels > 0]).tolist() for p in panels)))
     all_labels = distinct_values(_as_labels(labels, np.asarray(image).shape[-3:], "labels"))
     listed = sorted(set(present) | {int(k) for k in all_labels if k > 0})
     colours = label_colours(max([*listed, 0]) + 1)
-    names = names or {}
 
     widths = [p.size_mm[0] for p in panels]
     height_mm = max(p.size_mm[1] for p in panels)
@@ -201,24 +199,16 @@ def mosaic_figure(
     axes = figure.subplots(1, 3, width_ratios=widths)
     for ax, panel in zip(axes, panels, strict=True):
         _draw_panel(ax, panel, colours)
-    if listed:
-        handles = [
-            Patch(
-                facecolor=(*colours[k], OVERLAY_ALPHA),
-                edgecolor=colours[k],
-                label=names.get(k, f"label {k}") + ("" if k in present else " (not in slices)"),
-            )
-            for k in listed
-        ]
-        figure.legend(
-            handles=handles,
-            loc="outside lower center",
-            ncols=min(len(handles), 4),
-            fontsize=8,
-            frameon=False,
-        )
-    else:
-        figure.text(0.5, 0.01, "no labelled voxels", ha="center", va="bottom", fontsize=9)
+    label_legend(
+        figure,
+        listed,
+        colours,
+        names or {},
+        shown=present,
+        not_shown="not in slices",
+        columns=4,
+        fontsize=8,
+    )
     heading = f"{convention} view: {CONVENTIONS[convention]}"
     figure.suptitle(f"{title}   ({heading})" if title else heading, fontsize=10)
     return figure
@@ -227,9 +217,7 @@ def mosaic_figure(
 def _draw_panel(ax: Axes, panel: Panel, colours: npt.NDArray[np.float64]) -> None:
     import matplotlib.patheffects as effects
 
-    rgb = np.repeat(panel.grey[..., None], 3, axis=-1).astype(np.float64)
-    drawn = panel.labels > 0
-    rgb[drawn] = (1 - OVERLAY_ALPHA) * rgb[drawn] + OVERLAY_ALPHA * colours[panel.labels[drawn]]
+    rgb = overlay(panel.grey, panel.labels, colours)
     width, height = panel.size_mm
     ax.imshow(
         rgb, origin="upper", interpolation="nearest", extent=(0, width, 0, height), aspect="equal"
@@ -239,7 +227,7 @@ def _draw_panel(ax: Axes, panel: Panel, colours: npt.NDArray[np.float64]) -> Non
     letter, mm = panel.position
     ax.set_title(f"{panel.name}  {letter} = {mm:.0f} mm", fontsize=9)
     outline = [effects.withStroke(linewidth=2.5, foreground="black")]
-    style = {"transform": ax.transAxes, "color": "white", "path_effects": outline}
+    style: dict[str, Any] = {"transform": ax.transAxes, "color": "white", "path_effects": outline}
     big = panel.name != "sagittal"  # L and R matter most: large on axial and coronal
     for edge, (x, y, ha, va) in {
         "left": (0.03, 0.5, "left", "center"),

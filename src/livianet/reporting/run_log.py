@@ -20,22 +20,12 @@ CONFIG_PREFIX = "resolved config: "  # the run log's line holding the parsed con
 def write_curves(
     rows: list[dict[str, Any]], path: Path, title: str, names: dict[int, str] | None = None
 ) -> None:
-    """The loss and validation-Dice picture; classes carry their names when known."""
-    if names:
-        rows = [{_named(key, names): value for key, value in row.items()} for row in rows]
-    try:
-        from livianet.reporting.curves import save_training_curves
+    """The training-curve picture; structures carry their names when known."""
+    # Imported here: the curves read the metrics' column names from training_run, which
+    # imports this module.
+    from livianet.reporting.curves import save_training_curves
 
-        save_training_curves(rows, path, title=title)
-    except ImportError:
-        logger.warning("matplotlib is not installed: no training-curve picture")
-
-
-def _named(key: str, names: dict[int, str]) -> str:
-    suffix = key.removeprefix("val_dice_")
-    if suffix != key and suffix.isdigit() and int(suffix) in names:
-        return f"val_dice_{names[int(suffix)]}"
-    return key
+    save_training_curves(rows, path, title=title, names=names)
 
 
 @contextlib.contextmanager

@@ -2,7 +2,9 @@
 
 Built from the folder's manifest ``segmentation.json`` (written by ``livianet segment``) and the
 pictures it names, which lie beside the report and are linked by relative URLs (a run of
-hundreds of scans stays a light page). Optional manifest keys may be missing.
+hundreds of scans stays a light page). Optional manifest keys may be missing. The flags come
+from :mod:`livianet.evaluation.quality`; here they become plain values, and
+``templates/segmentation_report.html.j2`` lays them out.
 """
 
 from __future__ import annotations
@@ -17,25 +19,28 @@ from typing import Any
 
 from livianet.atomic import write_text_atomic
 from livianet.errors import DataError
+from livianet.evaluation.quality import Assessment, ScanQC, assess, qc_rows
 from livianet.io import write_csv
 from livianet.reporting.html import (
+    Badge,
     Cell,
+    Code,
     Column,
-    Markup,
+    Muted,
+    PngInfo,
+    Reasons,
+    Table,
+    Thumbnail,
+    Titled,
     as_float,
-    definition_list,
+    fact_list,
     fmt,
-    join,
     number_cell,
-    page,
     png_info,
     relative_url,
-    table,
-    tag,
-    void,
+    render_page,
 )
 from livianet.reporting.mosaic import CONVENTION_KEY, CONVENTIONS
-from livianet.reporting.qc import Assessment, ScanQC, assess, qc_rows
 
 logger = logging.getLogger(__name__)
 
@@ -77,45 +82,33 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 
 def render_segmentation_report(
     folder: Path, manifest: Mapping[str, Any], assessment: Assessment
-) -> Markup:
+) -> str:
     pictures = _Pictures(folder)
     scans = [s for s in assessment.scans if not s.failed]
     failures = [s for s in assessment.scans if s.failed]
-    summary_class = "summary bad" if assessment.flagged else "summary good"
-    sections = [
-        tag("p", assessment.summary() + _summary_tail(assessment), class_=summary_class),
-        _model_facts(manifest),
-        tag("h2", "Scans"),
-        tag("p", _convention_note(scans, pictures), class_="muted"),
-        tag(
-            "div",
-            tag(
-                "label",
-                join([void("input", type="checkbox", data_filter="scans"), " flagged scans only"]),
-            ),
-            class_="controls",
-        ),
-        _scan_table(scans, assessment, pictures),
-    ]
-    if any(s.entry.get("metrics") for s in scans):
-        sections += [tag("h2", "Metrics against the references"), _metrics_table(scans, assessment)]
-    if failures:
-        sections += [tag("h2", f"Failures ({len(failures)})"), _failure_table(failures)]
-    sections += [
-        tag("h2", "Structures over the run"),
-        _cohort_table(assessment),
-        tag("h2", "How scans are flagged"),
-        tag("ul", join(tag("li", rule) for rule in assessment.thresholds.describe())),
-        tag(
-            "p",
-            f"The same flags and figures are in {QC_NAME} beside this page, one row per scan.",
-            class_="muted",
-        ),
-    ]
-    title = f"Segmentation report: {folder.resolve().name}"
-    subtitle = f"output folder {folder.resolve()}"
-    generated = f"written {datetime.now().isoformat(sep=' ', timespec='seconds')}"
-    return page(title, join(sections), subtitle=subtitle, generated=generated)
+    has_metrics = any(s.entry.get("metrics") for s in scans)
+    return render_page(
+        "segmentation_report.html.j2",
+        title=f"Segmentation report: {folder.resolve().name}",
+        subtitle=f"output folder {folder.resolve()}",
+        generated=f"written {datetime.now().isoformat(sep=' ', timespec='seconds')}",
+        summary=assessment.summary() + _summary_tail(assessment),
+        flagged=bool(assessment.flagged),
+        model=fact_list(_model_facts(manifest)),
+        convention_note=_convention_note(scans, pictures),
+        scans=_scan_table(scans, assessment, pictures) if scans else None,
+        metrics=_metrics_table(scans, assessment) if has_metrics else None,
+        failures=Table(
+            ["scan", "error"],
+            [[Cell(s.image), Cell(str(s.entry.get("error") or ""))] for s in failures],
+            table_id="failures",
+        )
+        if failures
+        else None,
+        cohort=_cohort_table(assessment),
+        rules=assessment.thresholds.describe(),
+        qc_name=QC_NAME,
+    )
 
 
 def _summary_tail(assessment: Assessment) -> str:
@@ -131,49 +124,58 @@ class _Pictures:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        self._found: dict[str, tuple[str, PngInfo] | None] = {}
 
-    def find(self, name: object) -> tuple[str, int, int, dict[str, str]] | None:
-        """``(relative URL, width, height, text entries)`` of a named picture, or None."""
+    def find(self, name: object) -> tuple[str, PngInfo] | None:
+        """``(relative URL, size and text entries)`` of a named picture, or None.
+
+        A JPEG or SVG picture has no known size nor text entries.
+        """
         if not name or not isinstance(name, str):
             return None
+        if name not in self._found:
+            self._found[name] = self._look(name)
+        return self._found[name]
+
+    def _look(self, name: str) -> tuple[str, PngInfo] | None:
         path = Path(name)
         path = path if path.is_absolute() else self.folder / path
         info = png_info(path) if path.suffix.lower() == ".png" else None
         if info is None:
             if path.is_file() and path.suffix.lower() in (".jpg", ".jpeg", ".svg"):
-                return relative_url(path, self.folder), 0, 0, {}
+                return relative_url(path, self.folder), PngInfo(0, 0, {})
             return None
-        return relative_url(path, self.folder), info.width, info.height, info.text
+        return relative_url(path, self.folder), info
 
 
-def _model_facts(manifest: Mapping[str, Any]) -> Markup:
+def _model_facts(manifest: Mapping[str, Any]) -> list[tuple[str, object]]:
     model = manifest.get("model") or {}
-    facts: list[tuple[str, object]] = []
+    items: list[tuple[str, object]] = []
     if model.get("path"):
-        facts.append(("model", tag("code", model["path"])))
+        items.append(("model", Code(str(model["path"]))))
     if model.get("licence"):
-        facts.append(("terms of use", str(model["licence"])))
-    facts.append(("model orientation", model.get("orientation") or "as stored (unknown)"))
+        items.append(("terms of use", str(model["licence"])))
+    items.append(("model orientation", model.get("orientation") or "as stored (unknown)"))
     spacing = model.get("spacing")
-    facts.append(("model voxel size", _spacing(spacing) + " mm" if spacing else "any"))
+    items.append(("model voxel size", _spacing(spacing) + " mm" if spacing else "any"))
     training = model.get("training_volumes_mm3")
-    facts.append(
+    items.append(
         (
             "training volumes",
             "known per structure" if training else "not recorded: no training-range flags",
         )
     )
     if manifest.get("livianet_version"):
-        facts.append(("segmented with", f"livianet {manifest['livianet_version']}"))
-    return definition_list(facts)
+        items.append(("segmented with", f"livianet {manifest['livianet_version']}"))
+    return items
 
 
 def _convention_note(scans: Sequence[ScanQC], pictures: _Pictures) -> str:
     found = set()
     for scan in scans:
         picture = pictures.find(scan.entry.get("mosaic"))
-        if picture is not None and picture[3].get(CONVENTION_KEY) in CONVENTIONS:
-            found.add(picture[3][CONVENTION_KEY])
+        if picture is not None and picture[1].text.get(CONVENTION_KEY) in CONVENTIONS:
+            found.add(picture[1].text[CONVENTION_KEY])
     if len(found) == 1:
         (convention,) = found
         view = f"Mosaics in {convention} view ({CONVENTIONS[convention]})"
@@ -192,33 +194,17 @@ def _thumbnail(scan: ScanQC, pictures: _Pictures, index: int) -> Cell:
     full = pictures.find(scan.entry.get("qa_picture")) or mosaic
     shown = mosaic or full
     if shown is None:
-        return Cell(tag("span", "no picture", class_="muted"))
-    url, width, height, _ = shown
-    image = void(
-        "img",
-        src=url,
-        alt=f"mosaic of {scan.image}",
-        class_="thumb",
-        width=width or None,
-        height=height or None,
-        loading="lazy" if index >= _EAGER_IMAGES else None,
-    )
+        return Cell(Muted("no picture"))
+    url, info = shown
     link = (full or shown)[0]
     return Cell(
-        tag(
-            "a",
-            image,
-            href=link,
-            target="_blank",
-            rel="noopener",
-            title="open the full-size picture",
+        Thumbnail(
+            url, f"mosaic of {scan.image}", link, info.width, info.height, index >= _EAGER_IMAGES
         )
     )
 
 
-def _scan_table(scans: Sequence[ScanQC], assessment: Assessment, pictures: _Pictures) -> Markup:
-    if not scans:
-        return tag("p", "No scan was segmented.", class_="muted")
+def _scan_columns(scans: Sequence[ScanQC], assessment: Assessment, metrics: bool) -> list[Column]:
     names = assessment.names
     columns = [
         Column("mosaic", sortable=False),
@@ -230,77 +216,68 @@ def _scan_table(scans: Sequence[ScanQC], assessment: Assessment, pictures: _Pict
         Column(names[k], numeric=True, title=f"volume of {names[k]} (label {k}) in mm³")
         for k in assessment.labels
     ]
-    pair_names = [p.name for p in (scans[0].pairs if scans else [])]
     columns += [
-        Column(f"{name} asym.", numeric=True, title="(first - second) / mean of the pair")
-        for name in pair_names
+        Column(f"{p.name} asym.", numeric=True, title="(first - second) / mean of the pair")
+        for p in scans[0].pairs
     ]
-    has_metrics = any(s.entry.get("metrics") for s in scans)
-    if has_metrics:
+    if metrics:
         columns += [
             Column("mean Dice", numeric=True),
             Column("max HD95 mm", numeric=True, title="largest 95 % Hausdorff distance"),
         ]
-    columns += [
+    return columns + [
         Column("orientation", title="the scan's orientation -> the model's"),
         Column("voxel mm", title="the scan's voxel size -> the model's"),
         Column("processed", title="what was done to bring the scan to the model's grid"),
     ]
+
+
+def _scan_table(scans: Sequence[ScanQC], assessment: Assessment, pictures: _Pictures) -> Table:
+    metrics = any(s.entry.get("metrics") for s in scans)
     body, classes = [], []
     for index, scan in enumerate(scans):
-        entry = scan.entry
-        badge = (
-            tag(
-                "span",
-                f"{len(scan.reasons)} flag{'s' if len(scan.reasons) > 1 else ''}",
-                class_="badge bad",
-            )
-            if scan.flagged
-            else tag("span", "ok", class_="badge")
-        )
-        reasons = (
-            tag("ul", join(tag("li", r) for r in scan.reasons), class_="reasons")
-            if scan.reasons
-            else ""
-        )
-        name = join(
-            [
-                tag("strong", scan.image),
-                void("br") if entry.get("segmentation") else "",
-                tag("span", entry.get("segmentation") or "", class_="muted"),
-            ]
-        )
-        row: list[Cell | object] = [
-            _thumbnail(scan, pictures, index),
-            Cell(name, scan.image, "name", str(entry.get("input") or "") or None),
-            Cell(badge, len(scan.reasons)),
-            Cell(reasons),
-        ]
-        for item in scan.structures:
-            tip = [f"z = {item.z:+.2f}" if item.z is not None else "z: too few scans"]
-            if item.components is not None:
-                tip.append(f"{item.components} piece{'s' if item.components != 1 else ''}")
-            if item.largest_fraction is not None:
-                tip.append(f"largest {item.largest_fraction:.0%}")
-            if item.training is not None:
-                tip.append(f"training {fmt(item.training[0])}–{fmt(item.training[1])}")
-            cell = number_cell(item.volume, 4, classes="bad" if item.flagged else "")
-            row.append(Cell(cell.content, cell.sort, cell.classes, "; ".join(tip)))
-        for pair in scan.pairs:
-            value = None if pair.asymmetry is None else 100 * pair.asymmetry
-            row.append(number_cell(value, 2, classes="bad" if pair.flagged else "", suffix=" %"))
-        if has_metrics:
-            dice, hd95 = (
-                _metric_values(entry.get("metrics"), "dice"),
-                _metric_values(entry.get("metrics"), "hd95_mm"),
-            )
-            row.append(number_cell(sum(dice) / len(dice) if dice else None, 3))
-            row.append(number_cell(max(hd95) if hd95 else None, 3))
-        geometry = entry.get("geometry")
-        row += _geometry_cells(geometry if isinstance(geometry, Mapping) else {})
-        body.append(row)
+        body.append(_scan_row(scan, pictures, index, metrics))
         classes.append("flagged" if scan.flagged else "")
-    return table(columns, body, row_classes=classes, table_id="scans")
+    columns = _scan_columns(scans, assessment, metrics)
+    return Table(columns, body, row_classes=classes, table_id="scans")
+
+
+def _scan_row(scan: ScanQC, pictures: _Pictures, index: int, metrics: bool) -> list[Cell]:
+    """One scan: picture, name, flags, volumes, asymmetries, metrics and geometry."""
+    entry = scan.entry
+    count = len(scan.reasons)
+    badge = Badge(f"{count} flag{'s' if count > 1 else ''}", bad=True) if scan.flagged else None
+    row = [
+        _thumbnail(scan, pictures, index),
+        Cell(
+            Titled(scan.image, str(entry.get("segmentation") or "")),
+            scan.image,
+            "name",
+            str(entry.get("input") or "") or None,
+        ),
+        Cell(badge or Badge("ok"), count),
+        Cell(Reasons(tuple(scan.reasons)) if scan.reasons else ""),
+    ]
+    for item in scan.structures:
+        tip = [f"z = {item.z:+.2f}" if item.z is not None else "z: too few scans"]
+        if item.components is not None:
+            tip.append(f"{item.components} piece{'s' if item.components != 1 else ''}")
+        if item.largest_fraction is not None:
+            tip.append(f"largest {item.largest_fraction:.0%}")
+        if item.training is not None:
+            tip.append(f"training {fmt(item.training[0])}–{fmt(item.training[1])}")
+        cell = number_cell(item.volume, 4, classes="bad" if item.flagged else "")
+        row.append(Cell(cell.content, cell.sort, cell.classes, "; ".join(tip)))
+    for pair in scan.pairs:
+        value = None if pair.asymmetry is None else 100 * pair.asymmetry
+        row.append(number_cell(value, 2, classes="bad" if pair.flagged else "", suffix=" %"))
+    if metrics:
+        dice = _metric_values(entry.get("metrics"), "dice")
+        hd95 = _metric_values(entry.get("metrics"), "hd95_mm")
+        row.append(number_cell(sum(dice) / len(dice) if dice else None, 3))
+        row.append(number_cell(max(hd95) if hd95 else None, 3))
+    geometry = entry.get("geometry")
+    return row + _geometry_cells(geometry if isinstance(geometry, Mapping) else {})
 
 
 def _metric_values(metrics: Any, key: str) -> list[float]:
@@ -332,7 +309,7 @@ def _spacing(values: Any) -> str:
     return " × ".join(fmt(v, 3) for v in values)
 
 
-def _metrics_table(scans: Sequence[ScanQC], assessment: Assessment) -> Markup:
+def _metrics_table(scans: Sequence[ScanQC], assessment: Assessment) -> Table:
     names = assessment.names
     columns = [Column("scan")]
     for k in assessment.labels:
@@ -347,18 +324,14 @@ def _metrics_table(scans: Sequence[ScanQC], assessment: Assessment) -> Markup:
             continue
         row: list[Cell | object] = [Cell(scan.image)]
         for k in assessment.labels:
-            item = metrics.get(str(k)) if isinstance(metrics.get(str(k)), Mapping) else {}
+            found = metrics.get(str(k))
+            item: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
             row += [number_cell(item.get("dice"), 3), number_cell(item.get("hd95_mm"), 3)]
         body.append(row)
-    return table(columns, body, table_id="metrics")
+    return Table(columns, body, table_id="metrics")
 
 
-def _failure_table(failures: Sequence[ScanQC]) -> Markup:
-    body = [[Cell(s.image), Cell(str(s.entry.get("error") or ""))] for s in failures]
-    return table(["scan", "error"], body, table_id="failures")
-
-
-def _cohort_table(assessment: Assessment) -> Markup:
+def _cohort_table(assessment: Assessment) -> Table:
     columns = [
         Column("structure"),
         Column("label", numeric=True),
@@ -390,4 +363,4 @@ def _cohort_table(assessment: Assessment) -> Markup:
                 Cell(flagged, flagged),
             ]
         )
-    return table(columns, body, table_id="cohort")
+    return Table(columns, body, table_id="cohort")

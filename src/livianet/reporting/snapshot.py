@@ -15,14 +15,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from livianet.reporting.drawing import DPI, FIGURE_WIDTH_IN, label_colours, save_figure
+from livianet.reporting.drawing import (
+    DPI,
+    FIGURE_WIDTH_IN,
+    label_colours,
+    label_legend,
+    overlay,
+    save_figure,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
-
-OVERLAY_ALPHA = 0.45
-"""Opacity of the label colours drawn over the grey image."""
 
 _AXIS_NAMES = ("X", "Y", "Z")
 
@@ -100,7 +104,6 @@ def snapshot_figure(
     array axis runs upwards.
     """
     from matplotlib.figure import Figure
-    from matplotlib.patches import Patch
 
     volume = np.asarray(image, dtype=np.float32)  # _window reads non-finite voxels as 0
     if volume.ndim != 3:
@@ -111,7 +114,6 @@ def snapshot_figure(
     sizes = tuple(float(s) for s in spacing)
     if len(sizes) != 3 or not all(math.isfinite(s) and s > 0 for s in sizes):
         raise ValueError(f"spacing must be 3 positive numbers, got {tuple(spacing)}")
-    names = names or {}
 
     labelled = np.zeros(volume.shape, dtype=bool)
     for _, label_volume in rows:
@@ -137,36 +139,33 @@ def snapshot_figure(
             if row == 0:
                 ax.set_title(f"{_AXIS_NAMES[axis]} = {centre[axis]}", fontsize=10)
         if len(rows) > 1:
-            grid[row][0].annotate(
-                row_name,
-                xy=(-0.12, 0.5),
-                xycoords="axes fraction",
-                rotation=90,
-                ha="center",
-                va="center",
-                fontsize=11,
-            )
-    if listed:
-        handles = [
-            Patch(
-                facecolor=(*colours[k], OVERLAY_ALPHA),
-                edgecolor=colours[k],
-                label=names.get(k, f"label {k}") + ("" if k in present else " (absent)"),
-            )
-            for k in listed
-        ]
-        figure.legend(
-            handles=handles,
-            loc="outside lower center",
-            ncols=min(len(handles), 8),
-            fontsize=9,
-            frameon=False,
-        )
-    else:
-        figure.text(0.5, 0.01, "no labelled voxels", ha="center", va="bottom", fontsize=9)
+            _row_name(grid[row][0], row_name)
+    label_legend(
+        figure,
+        listed,
+        colours,
+        names or {},
+        shown=present,
+        not_shown="absent",
+        columns=8,
+        fontsize=9,
+    )
     if title:
         figure.suptitle(title, fontsize=12)
     return figure
+
+
+def _row_name(ax: Axes, name: str) -> None:
+    """``segmentation`` or ``reference``, written up the left side of a row."""
+    ax.annotate(
+        name,
+        xy=(-0.12, 0.5),
+        xycoords="axes fraction",
+        rotation=90,
+        ha="center",
+        va="center",
+        fontsize=11,
+    )
 
 
 def _as_labels(labels: npt.ArrayLike, shape: tuple[int, ...], what: str) -> npt.NDArray[np.integer]:
@@ -188,7 +187,7 @@ def _centre(mask: npt.NDArray[np.bool_]) -> tuple[int, int, int]:
     gives the volume centre.
     """
     if not mask.any():
-        return tuple(s // 2 for s in mask.shape)  # type: ignore[return-value]
+        return tuple(s // 2 for s in mask.shape)
     centre = np.argwhere(mask).mean(axis=0)
     indices = []
     for axis, size in enumerate(mask.shape):
@@ -249,7 +248,7 @@ def _panel_ratio(axis: int, box: list[tuple[int, int]], spacing: tuple[float, ..
 def _draw_slice(
     ax: Axes,
     grey: npt.NDArray[np.float32],
-    labels: npt.NDArray[np.int64],
+    labels: npt.NDArray[np.integer],
     axis: int,
     index: int,
     box: list[tuple[int, int]],
@@ -264,9 +263,8 @@ def _draw_slice(
     grey_2d = grey[tuple(crop)].squeeze(axis).T
     label_2d = labels[tuple(crop)].squeeze(axis).T
 
-    rgb = np.repeat(grey_2d[..., None], 3, axis=-1).astype(np.float64)
+    rgb = overlay(grey_2d, label_2d, colours)
     drawn = label_2d > 0
-    rgb[drawn] = (1 - OVERLAY_ALPHA) * rgb[drawn] + OVERLAY_ALPHA * colours[label_2d[drawn]]
     (x0, x1), (y0, y1) = box[across], box[up]
     ax.imshow(
         rgb,

@@ -2,6 +2,7 @@
 
 Everything comes from the folder (the metrics table, the checkpoints, the log), so the report
 written after each epoch and one rebuilt later by ``livianet report RUN`` are the same page.
+Here the run becomes plain values; ``templates/training_report.html.j2`` lays them out.
 """
 
 from __future__ import annotations
@@ -13,21 +14,22 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from markupsafe import Markup
+
 from livianet.atomic import write_text_atomic
-from livianet.reporting.charts import Series, hex_colour, line_chart
-from livianet.reporting.drawing import label_colour
+from livianet.reporting.curves import dice_keys, training_curves_figure
+from livianet.reporting.drawing import figure_svg
 from livianet.reporting.html import (
+    Badge,
     Cell,
+    Code,
     Column,
-    Markup,
+    Table,
     as_float,
-    definition_list,
+    fact_list,
     fmt,
-    join,
     number_cell,
-    page,
-    table,
-    tag,
+    render_page,
 )
 from livianet.reporting.machine import machine_info
 from livianet.reporting.training_run import (
@@ -39,6 +41,8 @@ from livianet.reporting.training_run import (
     read_training_run,
     shown_path,
 )
+
+__all__ = ["flatten_config", "read_training_run", "render_training_report", "write_training_report"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,30 +66,35 @@ def write_training_report(run_dir: str | os.PathLike[str], network: str | None =
 # ----------------------------------------------------------------------------- reading
 
 
-def render_training_report(run: TrainingRun) -> Markup:
+def render_training_report(run: TrainingRun) -> str:
     names = run.label_names
-    sections = [
-        _summary(run),
-        tag("h2", "Curves"),
-        _charts(run.rows, names),
-        tag("h2", "Epochs"),
-        _epoch_table(run.rows, names, run.best.get("epoch")),
-        tag("h2", "Checkpoints"),
-        _checkpoint_table(run),
-        tag("h2", "Machine and versions"),
-        _machines(run),
-        tag("h2", "Configuration"),
-        _config_section(run),
-        tag("h2", "Log"),
-        _log_section(run),
-    ]
-    title = f"Training report: {run.network}"
-    subtitle = f"run folder {run.run_dir}"
-    generated = f"written {datetime.now().isoformat(sep=' ', timespec='seconds')}"
-    return page(title, join(sections), subtitle=subtitle, generated=generated)
+    best = run.best.get("epoch")
+    return render_page(
+        "training_report.html.j2",
+        title=f"Training report: {run.network}",
+        subtitle=f"run folder {run.run_dir}",
+        generated=f"written {datetime.now().isoformat(sep=' ', timespec='seconds')}",
+        summary=_summary(run),
+        stop=run.stop,
+        problems=run.problems,
+        # The figure is matplotlib's own SVG: markup made by a library, not from any text.
+        curves=Markup(figure_svg(training_curves_figure(run.rows, names=names))),
+        epochs=_epoch_table(run.rows, names, best) if run.rows else None,
+        checkpoints=_checkpoint_table(run) if run.checkpoints else None,
+        checkpoint_note=_checkpoint_note(run),
+        networks=NETWORKS,
+        **_machines(run),
+        model=fact_list(_model_facts(run)),
+        config=_config_table(run) if run.config is not None else None,
+        config_source=run.config_source,
+        log_name=f"{run.network}.log",
+        events="\n".join(run.events[-LOG_TAIL:]),
+        log_tail="\n".join(run.log_tail),
+        log_lines=len(run.log_tail),
+    )
 
 
-def _summary(run: TrainingRun) -> Markup:
+def _summary(run: TrainingRun) -> str:
     rows = run.rows
     done = max((int(r["epoch"]) for r in rows if isinstance(r.get("epoch"), int)), default=0)
     planned = run.planned_epochs
@@ -103,83 +112,15 @@ def _summary(run: TrainingRun) -> Markup:
         parts.append(
             f"{total / 60:.1f} min of training" if total >= 120 else f"{total:.0f} s of training"
         )
-    speeds = [as_float(r.get("samples_per_s")) for r in rows]
-    speeds = [s for s in speeds if s is not None]
+    speeds = [s for s in (as_float(r.get("samples_per_s")) for r in rows) if s is not None]
     if speeds:
         parts.append(f"last epoch {fmt(speeds[-1])} samples/s")
-    items = [tag("p", " · ".join(parts), class_="summary")]
-    if run.stop:
-        items.append(tag("p", "Stopped: " + run.stop, class_="muted"))
-    for problem in run.problems:
-        items.append(tag("p", problem, class_="summary bad"))
-    return join(items)
-
-
-def _dice_keys(rows: list[dict[str, Any]]) -> list[str]:
-    keys: dict[str, None] = {}
-    for row in rows:
-        for key in row:
-            if key.startswith(DICE_PREFIX) and key != "val_dice_mean":
-                keys[key] = None
-    suffix = len(DICE_PREFIX)
-    return sorted(
-        keys,
-        key=lambda k: (not k[suffix:].isdigit(), int(k[suffix:]) if k[suffix:].isdigit() else 0, k),
-    )
+    return " · ".join(parts)
 
 
 def _structure(key: str, names: dict[int, str]) -> str:
     suffix = key[len(DICE_PREFIX) :]
     return names.get(int(suffix), f"label {suffix}") if suffix.isdigit() else suffix
-
-
-def _column(rows: list[dict[str, Any]], key: str) -> tuple[list[float], list[float]]:
-    xs, ys = [], []
-    for row in rows:
-        x, y = as_float(row.get("epoch")), as_float(row.get(key))
-        if x is not None and y is not None:
-            xs.append(x)
-            ys.append(y)
-    return xs, ys
-
-
-def _charts(rows: list[dict[str, Any]], names: dict[int, str]) -> Markup:
-    loss = [Series("training", *_column(rows, "train_loss"), colour="#1f5fa8")]
-    if any("val_loss" in r for r in rows):
-        loss.append(Series("validation", *_column(rows, "val_loss"), colour="#d9480f"))
-    losses = [y for s in loss for y in s.ys]
-    log_loss = bool(losses) and min(losses) > 0 and max(losses) > 10 * min(losses)
-    dice = []
-    for position, key in enumerate(_dice_keys(rows), start=1):
-        suffix = key[len(DICE_PREFIX) :]
-        label = int(suffix) if suffix.isdigit() and int(suffix) > 0 else position
-        dice.append(
-            Series(
-                _structure(key, names), *_column(rows, key), colour=hex_colour(label_colour(label))
-            )
-        )
-    dice.append(Series("mean", *_column(rows, "val_dice_mean"), colour="#111111", width=2.8))
-    lrs = _column(rows, "lr")[1]
-    log_lr = bool(lrs) and min(lrs) > 0 and max(lrs) > 3 * min(lrs)
-    charts = [
-        line_chart("Loss", loss, y_label="loss", log_y=log_loss),
-        line_chart(
-            "Validation Dice per structure",
-            dice,
-            y_label="Dice",
-            y_range=(0.0, 1.0),
-            empty="no validation yet",
-        ),
-        line_chart(
-            "Learning rate", [Series("lr", *_column(rows, "lr"))], y_label="lr", log_y=log_lr
-        ),
-        line_chart(
-            "Speed",
-            [Series("samples/s", *_column(rows, "samples_per_s"), colour="#2b8a3e")],
-            y_label="samples/s",
-        ),
-    ]
-    return tag("div", join(charts), class_="charts")
 
 
 _EPOCH_COLUMNS = (
@@ -194,12 +135,10 @@ _EPOCH_COLUMNS = (
 )
 
 
-def _epoch_table(rows: list[dict[str, Any]], names: dict[int, str], best: Any) -> Markup:
-    if not rows:
-        return tag("p", "No epoch finished yet.", class_="muted")
+def _epoch_table(rows: list[dict[str, Any]], names: dict[int, str], best: Any) -> Table:
     present = {k for r in rows for k in r}
     known = [(k, label, tip) for k, label, tip in _EPOCH_COLUMNS if k in present]
-    dice = _dice_keys(rows)
+    dice = dice_keys(rows)
     listed = {k for k, _, _ in known} | set(dice) | {"seconds"}
     extra = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in listed]
     columns = [Column(label, numeric=True, title=tip) for k, label, tip in known]
@@ -210,27 +149,25 @@ def _epoch_table(rows: list[dict[str, Any]], names: dict[int, str], best: Any) -
     columns += [Column(k, numeric=True) for k in extra]
     body, classes = [], []
     for row in rows:
-        cells: list[Cell | object] = []
-        for key, _, _ in known:
-            value = row.get(key)
-            if key == "compute_share" and as_float(value) is not None:
-                cells.append(number_cell(100 * as_float(value), 3))
-            elif key == "epoch":
-                cells.append(Cell(value, value))
-            else:
-                cells.append(number_cell(value, 4 if "loss" in key or "dice" in key else 3))
+        cells: list[Cell | object] = [_epoch_cell(key, row.get(key)) for key, _, _ in known]
         cells += [number_cell(row.get(k), 3) for k in dice]
         cells.append(number_cell(row.get("seconds"), 3))
         cells += [Cell(fmt(row.get(k), 4), row.get(k)) for k in extra]
         body.append(cells)
         classes.append("best" if best is not None and row.get("epoch") == best else "")
-    note = tag("p", "The best epoch (by mean validation Dice) is shaded green.", class_="muted")
-    return join([note, table(columns, body, row_classes=classes, table_id="epochs")])
+    return Table(columns, body, row_classes=classes, table_id="epochs")
 
 
-def _checkpoint_table(run: TrainingRun) -> Markup:
-    if not run.checkpoints:
-        return tag("p", f"No checkpoints in {NETWORKS}/ yet.", class_="muted")
+def _epoch_cell(key: str, value: Any) -> Cell:
+    share = as_float(value) if key == "compute_share" else None
+    if share is not None:
+        return number_cell(100 * share, 3)
+    if key == "epoch":
+        return Cell(value, value)
+    return number_cell(value, 4 if "loss" in key or "dice" in key else 3)
+
+
+def _checkpoint_table(run: TrainingRun) -> Table:
     best_epoch = run.best.get("epoch")
     by_epoch = {r.get("epoch"): r for r in run.rows}
     columns = [
@@ -249,26 +186,26 @@ def _checkpoint_table(run: TrainingRun) -> Markup:
         written = datetime.fromtimestamp(file.modified).isoformat(sep=" ", timespec="seconds")
         body.append(
             [
-                Cell(tag("code", f"{NETWORKS}/{file.path.name}"), file.path.name),
+                Cell(Code(f"{NETWORKS}/{file.path.name}"), file.path.name),
                 Cell("" if epoch is None else epoch, epoch),
                 number_cell((by_epoch.get(epoch) or {}).get("val_dice_mean"), 4),
-                Cell(tag("span", mark, class_="badge") if mark else "", mark),
+                Cell(Badge(mark) if mark else "", mark),
                 number_cell(file.size / 2**20, 3),
                 Cell(written, file.modified),
             ]
         )
         classes.append("best" if is_best else "")
+    return Table(columns, body, row_classes=classes, table_id="checkpoints")
+
+
+def _checkpoint_note(run: TrainingRun) -> str:
     notes = []
+    best_epoch = run.best.get("epoch")
     if best_epoch is not None:
         notes.append(f"Best: epoch {best_epoch} ({NETWORKS}/{run.network}_best.pt is its copy).")
     if run.state_source is not None:
         notes.append(f"Details below read from {shown_path(run.state_source, run.run_dir)}.")
-    return join(
-        [
-            table(columns, body, row_classes=classes, table_id="checkpoints"),
-            tag("p", " ".join(notes), class_="muted"),
-        ]
-    )
+    return " ".join(notes)
 
 
 _MACHINE_FIELDS = (
@@ -291,44 +228,38 @@ _MACHINE_FIELDS = (
 )
 
 
-def _machines(run: TrainingRun) -> Markup:
+def _machines(run: TrainingRun) -> dict[str, object]:
+    """``machine_note`` and the ``machines`` table: one column per start of training."""
     if run.sessions:
         sessions = [(s.started, {**s.machine, **s.versions}) for s in run.sessions]
         note = "From the run's log: one column per start of training in this folder."
     else:
         sessions = [("", machine_info())]
         note = "The run's log records no machine: this is the machine that wrote this report."
-    model = _model_facts(run)
     columns = [Column("")] + [
         Column(started or f"start {i + 1}") for i, (started, _) in enumerate(sessions)
     ]
-    body = []
+    body: list[list[Cell]] = []
     for key, label in _MACHINE_FIELDS:
         values = [info.get(key) for _, info in sessions]
         if any(v not in (None, "") for v in values):
             body.append([Cell(label)] + [Cell("" if v is None else str(v)) for v in values])
-    return join(
-        [
-            tag("p", note, class_="muted"),
-            table(columns, body, sortable=False, table_id="machine"),
-            tag("h3", "Network") if model else "",
-            definition_list(model) if model else "",
-        ]
-    )
+    table = Table(columns, body, sortable=False, table_id="machine")
+    return {"machine_note": note, "machines": table}
 
 
 def _model_facts(run: TrainingRun) -> list[tuple[str, object]]:
-    state = run.state
     facts: list[tuple[str, object]] = []
-    weights = state.get("model_state")
-    if isinstance(weights, dict):
-        count = sum(int(getattr(v, "numel", lambda: 0)()) for v in weights.values())
-        facts.append(("parameters", f"{count:,}"))
-    model = state.get("model_config")
-    if isinstance(model, dict):
-        for key in ("conv_channels", "fc_channels", "num_classes", "activation", "batch_norm"):
-            if key in model:
-                facts.append((key, json.dumps(model[key])))
+    if run.contents is None:
+        return facts
+    weights = run.contents.model_state
+    count = sum(int(getattr(v, "numel", lambda: 0)()) for v in weights.values())
+    facts.append(("parameters", f"{count:,}"))
+    model = run.contents.model_config
+    for key in ("conv_channels", "fc_channels", "num_classes", "activation", "batch_norm"):
+        if key in model:
+            facts.append((key, json.dumps(model[key])))
+    state = run.contents.meta.to_state()  # the entries as stored (lists, not tuples)
     for key in ("normalization", "patch_size", "training_spacing", "training_orientation"):
         if state.get(key) is not None:
             facts.append(
@@ -353,51 +284,9 @@ def flatten_config(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
     return [(prefix, value)]
 
 
-def _config_section(run: TrainingRun) -> Markup:
-    if run.config is None:
-        return tag("p", "No parsed configuration found (no checkpoint or log yet).", class_="muted")
+def _config_table(run: TrainingRun) -> Table:
     body = [
-        [Cell(tag("code", key), key), Cell(value if isinstance(value, str) else json.dumps(value))]
+        [Cell(Code(key), key), Cell(value if isinstance(value, str) else json.dumps(value))]
         for key, value in flatten_config(run.config)
     ]
-    note = (
-        f"Every setting as the run parsed it, defaults included ({len(body)} keys, "
-        f"from {run.config_source})."
-    )
-    return join(
-        [
-            tag("p", note, class_="muted"),
-            tag(
-                "details",
-                join(
-                    [
-                        tag("summary", "show the configuration"),
-                        table(["key", "value"], body, table_id="config"),
-                    ]
-                ),
-                open=True,
-            ),
-        ]
-    )
-
-
-def _log_section(run: TrainingRun) -> Markup:
-    parts = []
-    if run.events:
-        parts.append(tag("h3", "Stops, resumes, warnings and errors"))
-        parts.append(tag("pre", "\n".join(run.events[-LOG_TAIL:]), class_="log"))
-    if run.log_tail:
-        parts.append(
-            tag(
-                "details",
-                join(
-                    [
-                        tag("summary", f"last {len(run.log_tail)} lines of {run.network}.log"),
-                        tag("pre", "\n".join(run.log_tail), class_="log"),
-                    ]
-                ),
-            )
-        )
-    if not parts:
-        return tag("p", "No log file.", class_="muted")
-    return join(parts)
+    return Table(["key", "value"], body, table_id="config")

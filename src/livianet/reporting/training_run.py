@@ -11,14 +11,17 @@ import json
 import logging
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from livianet.errors import DataError, LivianetError
 from livianet.reporting.html import as_float
 from livianet.reporting.machine import MACHINE_PREFIX
 from livianet.reporting.run_log import CONFIG_PREFIX
+
+if TYPE_CHECKING:
+    from livianet.networks import CheckpointContents
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +65,7 @@ class TrainingRun:
     network: str
     rows: list[dict[str, Any]] = field(default_factory=list)
     checkpoints: list[CheckpointFile] = field(default_factory=list)
-    state: dict[str, Any] = field(default_factory=dict)  # the latest readable checkpoint's entries
+    contents: CheckpointContents | None = None  # the latest readable checkpoint's, if any
     state_source: Path | None = None
     config: dict[str, Any] | None = None
     config_source: str = ""
@@ -74,19 +77,19 @@ class TrainingRun:
 
     @property
     def label_names(self) -> dict[int, str]:
-        names = self.state.get("label_names") or {}
-        return {int(k): str(v) for k, v in names.items() if str(k).lstrip("-").isdigit()}
+        if self.contents is None:
+            return {}
+        return {k: str(v) for k, v in self.contents.meta.label_names.items()}
 
     @property
     def best(self) -> dict[str, Any]:
         """``{"dice", "epoch", "stale"}`` from the checkpoint, else from the metrics table."""
-        stored = self.state.get("best")
-        if isinstance(stored, dict) and stored.get("epoch") is not None:
-            return stored
+        if self.contents is not None and self.contents.best.epoch is not None:
+            return self.contents.best.to_state()
         scored = [
-            (as_float(r.get("val_dice_mean")), r.get("epoch"))
+            (dice, r.get("epoch"))
             for r in self.rows
-            if as_float(r.get("val_dice_mean")) is not None
+            if (dice := as_float(r.get("val_dice_mean"))) is not None
         ]
         if not scored:
             return {"dice": None, "epoch": None, "stale": None}
@@ -108,11 +111,11 @@ def read_training_run(run_dir: str | os.PathLike[str], network: str | None = Non
     run.rows = _read_metrics(folder / f"{name}_metrics.csv", run.problems)
     run.checkpoints = _checkpoint_files(folder / NETWORKS, name)
     _read_state(run)
-    if not run.rows and isinstance(run.state.get("metrics"), list):
-        run.rows = [dict(r) for r in run.state["metrics"] if isinstance(r, dict)]
+    if not run.rows and run.contents is not None:
+        run.rows = [dict(r) for r in run.contents.metrics]
     _read_log(run, folder / f"{name}.log")
-    if isinstance(run.state.get("config"), dict):
-        run.config, run.config_source = run.state["config"], shown_path(run.state_source, folder)
+    if run.contents is not None and run.contents.config:
+        run.config, run.config_source = run.contents.config, shown_path(run.state_source, folder)
     return run
 
 
@@ -178,16 +181,21 @@ def _checkpoint_files(folder: Path, network: str) -> list[CheckpointFile]:
 
 def _read_state(run: TrainingRun) -> None:
     """The newest readable checkpoint: it carries the best epoch, names and config so far."""
-    from livianet.networks import load_checkpoint
+    from livianet.networks import Checkpoint  # torch: only when a report is written
 
     ordered = sorted(run.checkpoints, key=lambda f: (f.epoch is not None, f.epoch or 0))[::-1]
     for file in ordered:
         try:
-            state = load_checkpoint(file.path)
+            contents = Checkpoint.read(file.path).contents
         except LivianetError as exc:
             run.problems.append(str(exc))
             continue
-        run.state = {k: v for k, v in state.items() if k not in ("optimizer_state", "rng")}
+        except (ValueError, TypeError, AttributeError) as exc:  # entries of a foreign shape
+            run.problems.append(
+                f"{file.path}: entries not understood ({type(exc).__name__}: {exc})"
+            )
+            continue
+        run.contents = replace(contents, optimizer_state=None)  # the report never shows it
         run.state_source = file.path
         return
 

@@ -195,17 +195,21 @@ class CpuSyncBatchNorm(torch.nn.BatchNorm3d):
         counts = gathered[:, -1:]
         mean, var = merge_moments(counts, gathered[:, :channels], gathered[:, channels:-1])
         total = counts.sum()
-        if self.track_running_stats and self.running_mean is not None:
+        running_mean, running_var, tracked = (
+            self.running_mean,
+            self.running_var,
+            self.num_batches_tracked,
+        )
+        if self.track_running_stats and running_mean is not None:
+            assert running_var is not None and tracked is not None  # registered with the mean
             with torch.no_grad():
-                self.num_batches_tracked.add_(1)
+                tracked.add_(1)
                 momentum = (  # None: a cumulative average, as in BatchNorm
-                    self.momentum
-                    if self.momentum is not None
-                    else 1.0 / float(self.num_batches_tracked)
+                    self.momentum if self.momentum is not None else 1.0 / float(tracked)
                 )
                 unbiased = var * (total / (total - 1).clamp_min(1.0))
-                self.running_mean.lerp_(mean.to(self.running_mean.dtype), momentum)
-                self.running_var.lerp_(unbiased.to(self.running_var.dtype), momentum)
+                running_mean.lerp_(mean.to(running_mean.dtype), momentum)
+                running_var.lerp_(unbiased.to(running_var.dtype), momentum)
         scale = torch.rsqrt(var + self.eps).float()
         if self.affine:
             scale = scale * self.weight

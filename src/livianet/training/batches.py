@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 
 import numpy as np
@@ -118,8 +118,9 @@ def make_batch(
     channels = prepared[0].image.shape[0]
     images = np.empty((len(case_ids), channels, *size), dtype=np.float32)
     targets = np.empty((len(case_ids), *out), dtype=np.int64)
-    augment = train.augment.enabled and sample_seeds is not None
-    rngs = [np.random.default_rng(seed) for seed in sample_seeds] if augment else []
+    seeds = sample_seeds if train.augment.enabled else None
+    augment = seeds is not None
+    rngs = [np.random.default_rng(seed) for seed in seeds] if seeds is not None else []
     for case in np.unique(case_ids):
         rows = np.flatnonzero(case_ids == case)
         item = prepared[case]
@@ -148,7 +149,7 @@ def subepoch_batches(
     rank: int = 0,
     world_size: int = 1,
     prefetch: bool = True,
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+) -> Generator[tuple[np.ndarray, np.ndarray], None, None]:
     """Batches of one sub-epoch for process ``rank``; the next is cut while the current trains.
 
     Close the generator when leaving it early (``contextlib.closing``): that stops its

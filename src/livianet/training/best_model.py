@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
+from livianet.networks import BestEpoch
 
-def update_best(best: dict[str, Any], row: dict[str, Any], epoch: int) -> bool:
-    """Track the best validation Dice and the epochs since; True when ``row`` is a new best."""
+
+def update_best(best: BestEpoch, row: dict[str, Any], epoch: int) -> tuple[BestEpoch, bool]:
+    """The best epoch after ``row`` (1-based ``epoch``), and whether ``row`` is a new best.
+
+    An epoch without a finite validation Dice changes nothing, so it never counts
+    against early stopping's patience.
+    """
     score = row.get("val_dice_mean")
     if score is None or not math.isfinite(score):
-        return False
-    if score > best["dice"]:
-        best.update(dice=score, epoch=epoch, stale=0)
-        return True
-    best["stale"] = best.get("stale", 0) + 1
-    return False
+        return best, False
+    if score > best.dice:
+        return BestEpoch(dice=score, epoch=epoch, stale=0), True
+    return replace(best, stale=best.stale + 1), False

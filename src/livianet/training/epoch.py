@@ -15,6 +15,7 @@ import torch
 
 from livianet.config import TrainingConfig
 from livianet.errors import TrainingError
+from livianet.networks import LiviaNet
 from livianet.runtime import DistInfo, autocast, distributed
 from livianet.training.batches import PreparedCase, steps_per_subepoch, subepoch_batches, torch_seed
 from livianet.training.optim import learning_rate, set_learning_rate
@@ -28,7 +29,7 @@ class Session:
 
     config: TrainingConfig
     model: torch.nn.Module  # what runs the batches (DistributedDataParallel under torchrun)
-    core: torch.nn.Module  # the LiviaNet itself
+    core: LiviaNet  # the network itself
     frozen: list[str]
     optimizer: torch.optim.Optimizer
     scaler: Any

@@ -24,21 +24,27 @@ def weight_penalty(model: nn.Module, l1: float, l2: float) -> torch.Tensor | Non
     """``l1 * sum|W| + l2 * sum W^2`` over conv weights (the original's penalties, no 1/2)."""
     if l1 == 0 and l2 == 0:
         return None
-    total = None
+    total: torch.Tensor | None = None
     for name, param in model.named_parameters():
         if not name.endswith("conv.weight") or not param.requires_grad:
             continue
-        term = 0.0
-        if l1:
-            term = term + l1 * param.abs().sum()
-        if l2:
-            term = term + l2 * param.pow(2).sum()
+        term = _penalty(param, l1, l2)
         total = term if total is None else total + term
     return total
 
 
+def _penalty(param: torch.Tensor, l1: float, l2: float) -> torch.Tensor:
+    """One weight's penalty; at least one of ``l1`` and ``l2`` is not zero."""
+    if not l1:
+        return l2 * param.pow(2).sum()
+    term = l1 * param.abs().sum()
+    return term + l2 * param.pow(2).sum() if l2 else term
+
+
 class SegmentationLoss(nn.Module):
     """Cross-entropy (+ soft Dice for ``dice_ce``) plus the L1/L2 penalties."""
+
+    class_weights: torch.Tensor | None  # a buffer: moves with the module
 
     def __init__(
         self,

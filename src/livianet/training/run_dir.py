@@ -8,14 +8,15 @@ from typing import Any
 
 import torch
 
-from livianet.config import TrainingConfig
+from livianet.config import TrainingConfig, to_plain
 from livianet.errors import TrainingError
 from livianet.networks import (
+    BestEpoch,
+    CheckpointContents,
     ModelMeta,
     checkpoint_name,
     list_epoch_checkpoints,
     save_checkpoint,
-    training_checkpoint,
 )
 
 
@@ -70,35 +71,39 @@ class RunRecord:
     meta: ModelMeta
 
 
-def save_epoch(
-    record: RunRecord,
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scaler: torch.amp.GradScaler,
-    epoch: int,
-    history: list[dict[str, Any]],
-    best: dict[str, Any],
-    frozen: list[str],
-    paths: RunPaths,
-    improved: bool,
-) -> Path:
+@dataclass(frozen=True)
+class EpochRecord:
+    """One finished epoch, as its checkpoint records it."""
+
+    epoch: int  # 1-based: the number of epochs trained
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    history: list[dict[str, Any]]  # every epoch's metrics row so far
+    best: BestEpoch
+    frozen: list[str]
+    improved: bool  # a new best validation Dice: the checkpoint is also the run's best
+
+
+def save_epoch(run: RunRecord, paths: RunPaths, done: EpochRecord) -> Path:
     """Write ``<network>_Epoch<epoch>.pt`` (and ``_best.pt`` when validation improved)."""
-    config = record.config
-    state = training_checkpoint(
+    config = run.config
+    contents = CheckpointContents(
         network_name=config.network_name,
-        epoch=epoch,
-        model_config=config.model,
-        model_state={k: v.detach().cpu() for k, v in model.state_dict().items()},
-        meta=record.meta,
-        optimizer_state=optimizer.state_dict(),
-        scaler_state=scaler.state_dict() if scaler.is_enabled() else {},
-        config=record.plain_config,
-        metrics=history,
-        best=best,
-        frozen_layers=frozen,
-        seed=config.train.seed,
+        epoch=done.epoch,
+        model_config=to_plain(config.model),
+        model_state={k: v.detach().cpu() for k, v in done.model.state_dict().items()},
+        meta=run.meta,
+        optimizer_state=done.optimizer.state_dict(),
+        scaler_state=done.scaler.state_dict() if done.scaler.is_enabled() else {},
+        config=run.plain_config,
+        metrics=done.history,
+        best=done.best,
+        frozen_layers=tuple(done.frozen),
+        seed=int(config.train.seed),
     )
-    path = save_checkpoint(state, paths.networks / checkpoint_name(config.network_name, epoch))
-    if improved:
+    state = contents.to_state()
+    path = save_checkpoint(state, paths.networks / checkpoint_name(config.network_name, done.epoch))
+    if done.improved:
         save_checkpoint(state, paths.best)
     return path

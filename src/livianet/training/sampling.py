@@ -39,13 +39,13 @@ def index_case(label: np.ndarray, roi: np.ndarray | None, num_classes: int) -> C
     by_class = [order[bounds[k] : bounds[k + 1]].astype(np.int64) for k in range(num_classes)]
     if roi is not None:
         by_class[0] = by_class[0][roi.ravel()[by_class[0]]]
-    return CaseIndex(shape=tuple(label.shape), by_class=tuple(by_class))  # type: ignore[arg-type]
+    return CaseIndex(shape=tuple(label.shape), by_class=tuple(by_class))
 
 
 def _spread(total: int, num_cases: int, rng: np.random.Generator) -> np.ndarray:
     """Split ``total`` evenly over cases, the remainder to random cases (the original)."""
     counts = np.full(num_cases, total // num_cases, dtype=np.int64)
-    extra = (
+    extra: np.ndarray | list[int] = (
         rng.choice(num_cases, size=total % num_cases, replace=False) if total % num_cases else []
     )
     counts[extra] += 1
@@ -73,7 +73,7 @@ def sample_foreground_background(
         usable = [i for i, p in enumerate(pools) if p.size]
         if count and not usable:
             continue
-        per_case = _spread(count, len(usable), rng) if usable else []
+        per_case: np.ndarray | list[int] = _spread(count, len(usable), rng) if usable else []
         for case, n in zip(usable, per_case, strict=True):
             picks = rng.integers(0, pools[case].size, size=n)
             cases.append(np.full(n, case, dtype=np.int64))

@@ -1,16 +1,16 @@
 """Training: epochs of sub-epochs of patch batches, validation, per-epoch checkpoints.
 
-``train(config, options)`` is the whole run. Everything random in a sub-epoch
-derives from ``(seed, epoch, sub_epoch)`` and the learning rate from the epoch,
-so a run stopped after epoch k and resumed ends with the same weights as one
-that never stopped. Under ``torchrun`` each process takes its slice of every
-global batch; rank 0 alone validates and writes.
+``train(config, options)`` is the whole run: one loop over named steps (train
+an epoch, validate when due, write the epoch's files, apply the stop rule).
+Everything random in a sub-epoch derives from ``(seed, epoch, sub_epoch)`` and
+the learning rate from the epoch, so a run stopped after epoch k and resumed
+ends with the same weights as one that never stopped. Under ``torchrun`` each
+process takes its slice of every global batch; rank 0 alone validates and writes.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,25 +19,24 @@ from typing import Any
 import torch
 
 from livianet.atomic import check_writable
-from livianet.config import TrainingConfig, to_plain
+from livianet.config import TrainConfig, TrainingConfig, to_plain
+from livianet.data import Case
 from livianet.errors import CheckpointError
 from livianet.inference import InferenceSettings
 from livianet.io import write_csv
 from livianet.networks import (
+    BestEpoch,
+    Checkpoint,
+    CheckpointContents,
     LiviaNet,
     build_model,
-    check_compatible,
     count_parameters,
     freeze_layers,
-    load_checkpoint,
-    load_model_state,
     load_npy_weights,
-    stored_model_config,
     transfer_layers,
 )
 from livianet.networks.pretrained import resolve_model
 from livianet.reporting import (
-    Budget,
     TensorBoard,
     epoch_line,
     log_run_header,
@@ -46,12 +45,19 @@ from livianet.reporting import (
     write_training_report,
 )
 from livianet.runtime import DistInfo, distributed, resolve_device, resolve_precision
-from livianet.training.batches import prepare_cases
+from livianet.training.batches import PreparedCase, prepare_cases
 from livianet.training.best_model import update_best
-from livianet.training.epoch import Session, train_epoch
-from livianet.training.losses import SegmentationLoss
-from livianet.training.optim import build_optimizer, learning_rate
-from livianet.training.run_dir import RunPaths, RunRecord, check_fresh_start, save_epoch
+from livianet.training.epoch import EpochStats, Session, train_epoch
+from livianet.training.optim import learning_rate
+from livianet.training.run_dir import (
+    EpochRecord,
+    RunPaths,
+    RunRecord,
+    check_fresh_start,
+    save_epoch,
+)
+from livianet.training.session import place_model, resumed_model, training_loss, training_optimizer
+from livianet.training.stopping import RunClock, stop_rule
 from livianet.training.training_data import load_training_cases, model_meta
 from livianet.training.validation import validate
 
@@ -80,23 +86,23 @@ class TrainResult:
     model: torch.nn.Module | None = None  # the trained network (this process's copy)
 
 
-def _initial_model(config: TrainingConfig, options: TrainOptions) -> tuple[LiviaNet, list[str]]:
-    """A new network, with transferred layers (``.npy`` files, another checkpoint) loaded."""
-    model = build_model(config.model, seed=config.train.seed)
-    transferred: list[str] = []
-    if config.transfer.weights_folder is not None:
-        transferred += load_npy_weights(
-            model, config.transfer.weights_folder, config.transfer.weights_indexes
-        )
-    source = options.init_from or config.transfer.init_from
-    if source is not None:
-        copied = transfer_layers(model, resolve_model(source).state["model_state"])
-        logger.info("initialised %s from %s", ", ".join(copied), source)
-        transferred += [name for name in copied if name not in transferred]
-    if config.transfer.freeze and transferred:
-        freeze_layers(model, transferred)
-        logger.info("frozen layers: %s", ", ".join(transferred))
-    return model, transferred
+@dataclass(frozen=True)
+class _Run:
+    """What every epoch of one ``train`` call shares, set up before the first."""
+
+    config: TrainingConfig
+    options: TrainOptions
+    paths: RunPaths
+    record: RunRecord
+    session: Session
+    validation: list[Case]
+    settings: InferenceSettings
+    board: TensorBoard
+    clock: RunClock
+
+    @property
+    def is_main(self) -> bool:
+        return self.session.info.is_main
 
 
 def train(config: TrainingConfig, options: TrainOptions | None = None) -> TrainResult:
@@ -121,21 +127,76 @@ def train(config: TrainingConfig, options: TrainOptions | None = None) -> TrainR
     return result
 
 
-def _model_and_state(
-    config: TrainingConfig, options: TrainOptions
-) -> tuple[LiviaNet, list[str], dict[str, Any] | None]:
-    """The network to train, its frozen layers, and the checkpoint it resumes from (if any)."""
-    if options.resume is None:
-        model, transferred = _initial_model(config, options)
-        return model, (transferred if config.transfer.freeze else []), None
-    state = load_checkpoint(options.resume)
-    check_compatible(config.model, stored_model_config(state, options.resume), options.resume)
-    model = LiviaNet(config.model)
-    load_model_state(model, state["model_state"], options.resume)
-    frozen = list(state.get("frozen_layers", []))
-    if frozen:
-        freeze_layers(model, frozen)
-    return model, frozen, state
+def _train(
+    config: TrainingConfig,
+    options: TrainOptions,
+    device: torch.device,
+    info: DistInfo,
+    paths: RunPaths,
+) -> TrainResult:
+    """Set the run up, then train its epochs; a finished run is left as it is."""
+    precision = resolve_precision(config.train.precision, device)
+    plain_config = to_plain(config)
+    log_run_header(
+        paths.log if info.is_main else None, plain_config, config.train.seed, str(device), precision
+    )
+    cases, validation, grid = load_training_cases(config, with_validation=info.is_main)
+    record = RunRecord(config, plain_config, model_meta(config, grid, cases, options.label_names))
+    session, resumed = _session(
+        config, options, device, info, precision, prepare_cases(cases, config.train, config.model)
+    )
+    del cases
+    start_epoch, history, best = _resume_state(resumed, config.train)
+    if start_epoch >= config.train.num_epochs:
+        logger.info(
+            "already trained %d of %d epochs: nothing to do", start_epoch, config.train.num_epochs
+        )
+        return TrainResult(
+            paths.run_dir, options.resume, paths.existing_best(), history, start_epoch, session.core
+        )
+    if info.is_main:
+        _log_network(config, session, len(validation))
+    settings = InferenceSettings(
+        device=device, precision=precision, largest_component=config.train.largest_component
+    )
+    board = TensorBoard(paths.tensorboard if info.is_main else None)
+    clock = RunClock(time.perf_counter(), start_epoch, options.time_budget_s)
+    session.deadline = clock.deadline
+    run = _Run(config, options, paths, record, session, validation, settings, board, clock)
+    try:
+        return _epochs(run, history, best)
+    finally:
+        board.close()
+
+
+def _epochs(run: _Run, history: list[dict[str, Any]], best: BestEpoch) -> TrainResult:
+    """Epoch after epoch: train, validate when due, write its files, stop when the rule says."""
+    planned = run.config.train.num_epochs  # the schedule's horizon (a time budget shortens it)
+    last_path = run.options.resume
+    epoch = run.clock.start_epoch
+    for epoch in range(run.clock.start_epoch, run.config.train.num_epochs):
+        row, stats = _train_one_epoch_row(run, epoch, planned)
+        history.append(row)
+        best, improved = update_best(best, row, epoch + 1)
+        if run.is_main:
+            last_path = _write_epoch_outputs(
+                run, _epoch_record(run, epoch, history, best, improved)
+            )
+        planned, stop_reason = _stop_reason(run, best, epoch, stats.cut_short)
+        if stop_reason:
+            _stop(run, stop_reason, epoch)
+            break
+    return TrainResult(
+        run.paths.run_dir,
+        last_path,
+        run.paths.existing_best(),
+        history,
+        epoch + 1,
+        run.session.core,
+    )
+
+
+# ----------------------------------------------------------------------------- setting up
 
 
 def _session(
@@ -144,53 +205,60 @@ def _session(
     device: torch.device,
     info: DistInfo,
     precision: str,
-    prepared,
-) -> tuple[Session, dict[str, Any] | None]:
-    model, frozen, state = _model_and_state(config, options)
-    model = model.to(
-        device
-    )  # training runs fastest in the default layout (channels-last slows its backward)
-    if info.enabled and config.model.batch_norm:
-        model = distributed.synchronise_batch_norm(model, device)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = (
-            True  # fixed patch shapes: let cuDNN pick its fastest kernels
-        )
-    runner: torch.nn.Module = model
-    if info.enabled:
-        runner = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
-        )
-    optim = config.train.optim
-    optimizer = build_optimizer((p for p in model.parameters() if p.requires_grad), optim)
-    if state is not None and "optimizer_state" in state:
-        try:
-            optimizer.load_state_dict(state["optimizer_state"])
-        except (ValueError, KeyError) as exc:
-            raise CheckpointError(
-                f"{options.resume}: optimiser state does not fit this optimiser ({exc})"
-            ) from None
+    prepared: list[PreparedCase],
+) -> tuple[Session, Checkpoint | None]:
+    """Everything a training step needs, and the checkpoint it resumes from (if any)."""
+    resumed = None if options.resume is None else Checkpoint.read(options.resume)
+    model, frozen = _model(config, options, resumed)
+    core, runner = place_model(model, config, device, info)
+    optimizer = training_optimizer(core, config.train.optim, resumed)
     scaler = _grad_scaler(precision, device)
-    if state is not None:
-        _restore_scaler(scaler, state, options.resume)
-    loss_fn = SegmentationLoss(
-        config.train.loss, config.model.num_classes, config.train.class_weights, optim.l1, optim.l2
-    )
+    if resumed is not None:
+        _restore_scaler(scaler, resumed)
     session = Session(
         config=config,
         model=runner,
-        core=model,
+        core=core,
         frozen=frozen,
         optimizer=optimizer,
         scaler=scaler,
-        loss_fn=loss_fn.to(device),
+        loss_fn=training_loss(config, device),
         prepared=prepared,
         device=device,
         precision=precision,
         info=info,
         progress=options.progress,
     )
-    return session, state
+    return session, resumed
+
+
+def _model(
+    config: TrainingConfig, options: TrainOptions, resumed: Checkpoint | None
+) -> tuple[LiviaNet, list[str]]:
+    """The network to train and its frozen layers: the checkpoint's when resuming, else a new one."""
+    if resumed is not None:
+        return resumed_model(config, resumed)
+    model, transferred = _initial_model(config, options)
+    return model, (transferred if config.transfer.freeze else [])
+
+
+def _initial_model(config: TrainingConfig, options: TrainOptions) -> tuple[LiviaNet, list[str]]:
+    """A new network, with transferred layers (``.npy`` files, another checkpoint) loaded."""
+    model = build_model(config.model, seed=config.train.seed)
+    transferred: list[str] = []
+    if config.transfer.weights_folder is not None:
+        transferred += load_npy_weights(
+            model, config.transfer.weights_folder, config.transfer.weights_indexes
+        )
+    source = options.init_from or config.transfer.init_from
+    if source is not None:
+        copied = transfer_layers(model, resolve_model(source).contents.model_state)
+        logger.info("initialised %s from %s", ", ".join(copied), source)
+        transferred += [name for name in copied if name not in transferred]
+    if config.transfer.freeze and transferred:
+        freeze_layers(model, transferred)
+        logger.info("frozen layers: %s", ", ".join(transferred))
+    return model, transferred
 
 
 def _grad_scaler(precision: str, device: torch.device) -> torch.amp.GradScaler:
@@ -198,34 +266,47 @@ def _grad_scaler(precision: str, device: torch.device) -> torch.amp.GradScaler:
     return torch.amp.GradScaler("cuda", enabled=precision == "fp16" and device.type == "cuda")
 
 
-def _restore_scaler(scaler: torch.amp.GradScaler, state: dict[str, Any], path: Path | None) -> None:
+def _restore_scaler(scaler: torch.amp.GradScaler, resumed: Checkpoint) -> None:
     """The loss scale (and its growth counter) where the checkpoint's run left them."""
-    saved = state.get("scaler_state") or {}
+    saved = resumed.contents.scaler_state
     if not scaler.is_enabled():
         return
     if not saved:
-        logger.info("%s holds no fp16 loss scale: starting from the default scale", path)
+        logger.info("%s holds no fp16 loss scale: starting from the default scale", resumed.path)
         return
     try:
         scaler.load_state_dict(saved)
     except (RuntimeError, KeyError, TypeError) as exc:
-        raise CheckpointError(f"{path}: gradient-scaler state does not load ({exc})") from None
+        raise CheckpointError(
+            f"{resumed.path}: gradient-scaler state does not load ({exc})"
+        ) from None
+
+
+def _resume_state(
+    resumed: Checkpoint | None, train_cfg: TrainConfig
+) -> tuple[int, list[dict[str, Any]], BestEpoch]:
+    """The epochs already trained, their metrics rows and the best epoch among them."""
+    if resumed is None:
+        return 0, [], BestEpoch()
+    contents = resumed.contents
+    logger.info("resuming from %s after epoch %d", resumed.path, contents.epoch)
+    _warn_about_inexact_resume(contents, train_cfg, resumed.path)
+    return contents.epoch, list(contents.metrics), contents.best
 
 
 def _warn_about_inexact_resume(
-    state: dict[str, Any], train_cfg, path: Path | None, start_epoch: int
+    contents: CheckpointContents, train_cfg: TrainConfig, path: Path
 ) -> None:
     """A resumed run is the uninterrupted one only from a whole epoch and with the same seed."""
-    saved_seed = state.get("seed")
-    if saved_seed is not None and int(saved_seed) != train_cfg.seed:
+    start_epoch = contents.epoch
+    if contents.seed is not None and contents.seed != train_cfg.seed:
         logger.warning(
             "%s was trained with seed %s, the config now says %d: the resumed run draws other patches than the original would have",
             path,
-            saved_seed,
+            contents.seed,
             train_cfg.seed,
         )
-    metrics = state.get("metrics") or []
-    if metrics and metrics[-1].get("cut_short"):
+    if contents.metrics and contents.metrics[-1].get("cut_short"):
         logger.warning(
             "%s: epoch %d was cut short by the time budget; resuming starts at epoch %d, so the rest of epoch %d is never trained",
             path,
@@ -235,133 +316,94 @@ def _warn_about_inexact_resume(
         )
 
 
-def _train(
-    config: TrainingConfig,
-    options: TrainOptions,
-    device: torch.device,
-    info: DistInfo,
-    paths: RunPaths,
-) -> TrainResult:
-    train_cfg = config.train
-    precision = resolve_precision(train_cfg.precision, device)
-    plain_config = to_plain(config)
-    log_run_header(
-        paths.log if info.is_main else None, plain_config, train_cfg.seed, str(device), precision
+def _log_network(config: TrainingConfig, session: Session, validation_cases: int) -> None:
+    patch = config.train.patch_size
+    logger.info(
+        "network: %d parameters, receptive field %s, patches %s -> %s; %d training and %d validation cases",
+        count_parameters(session.core),
+        list(config.model.receptive_field),
+        list(patch),
+        list(config.model.output_size(patch)),
+        len(session.prepared),
+        validation_cases,
     )
-    cases, validation, grid = load_training_cases(config, with_validation=info.is_main)
-    meta = model_meta(config, grid, cases, options.label_names)
-    record = RunRecord(config, plain_config, meta)
-    session, state = _session(
-        config, options, device, info, precision, prepare_cases(cases, train_cfg, config.model)
-    )
-    del cases
 
-    start_epoch = int(state["epoch"]) if state else 0
-    history: list[dict[str, Any]] = list(state.get("metrics", [])) if state else []
-    best: dict[str, Any] = {
-        "dice": -math.inf,
-        "epoch": None,
-        "stale": 0,
-        **(state.get("best", {}) if state else {}),
+
+# ----------------------------------------------------------------------------- the steps of an epoch
+
+
+def _train_one_epoch_row(run: _Run, epoch: int, planned: int) -> tuple[dict[str, Any], EpochStats]:
+    """Train epoch ``epoch`` (0-based) and validate if due: its metrics row."""
+    epoch_start = time.perf_counter()
+    stats = train_epoch(run.session, epoch, planned)
+    seconds = max(time.perf_counter() - epoch_start, 1e-9)
+    row: dict[str, Any] = {
+        "epoch": epoch + 1,
+        "train_loss": stats.loss,
+        "lr": learning_rate(run.config.train.optim, epoch, 0.0, planned),
+        "samples_per_s": stats.samples / seconds,
+        "train_seconds": seconds,
+        "compute_share": stats.compute_seconds / seconds,
     }
-    if state:
-        logger.info("resuming from %s after epoch %d", options.resume, start_epoch)
-        _warn_about_inexact_resume(state, train_cfg, options.resume, start_epoch)
-    if start_epoch >= train_cfg.num_epochs:
-        logger.info(
-            "already trained %d of %d epochs: nothing to do", start_epoch, train_cfg.num_epochs
-        )
-        return TrainResult(
-            paths.run_dir, options.resume, paths.existing_best(), history, start_epoch, session.core
-        )
-    if info.is_main:
-        logger.info(
-            "network: %d parameters, receptive field %s, patches %s -> %s; %d training and %d validation cases",
-            count_parameters(session.core),
-            list(config.model.receptive_field),
-            list(train_cfg.patch_size),
-            list(config.model.output_size(train_cfg.patch_size)),
-            len(session.prepared),
-            len(validation),
-        )
-    settings = InferenceSettings(
-        device=device, precision=precision, largest_component=train_cfg.largest_component
+    if stats.cut_short:
+        row["cut_short"] = True
+    row.update(_validate_if_due(run, epoch, stats.cut_short))
+    row["seconds"] = time.perf_counter() - epoch_start
+    return row, stats
+
+
+def _validate_if_due(run: _Run, epoch: int, cut_short: bool) -> dict[str, Any]:
+    """Validation Dice every ``validationFrequency`` epochs, after the last and a cut-short one."""
+    train_cfg = run.config.train
+    due = (
+        (epoch + 1) % train_cfg.validation_frequency == 0
+        or epoch + 1 == train_cfg.num_epochs
+        or cut_short
     )
-    board = TensorBoard(paths.tensorboard if info.is_main else None)
-    planned = train_cfg.num_epochs
-    started = time.perf_counter()
-    if options.time_budget_s is not None:
-        session.deadline = started + options.time_budget_s
-    last_path = options.resume
-    epoch = start_epoch
-    try:
-        for epoch in range(start_epoch, train_cfg.num_epochs):
-            epoch_start = time.perf_counter()
-            stats = train_epoch(session, epoch, planned)
-            seconds = max(time.perf_counter() - epoch_start, 1e-9)
-            row: dict[str, Any] = {
-                "epoch": epoch + 1,
-                "train_loss": stats.loss,
-                "lr": learning_rate(train_cfg.optim, epoch, 0.0, planned),
-                "samples_per_s": stats.samples / seconds,
-                "train_seconds": seconds,
-                "compute_share": stats.compute_seconds / seconds,
-            }
-            if stats.cut_short:
-                row["cut_short"] = True
-            due = (
-                (epoch + 1) % train_cfg.validation_frequency == 0
-                or epoch + 1 == train_cfg.num_epochs
-                or stats.cut_short
-            )
-            if info.is_main and validation and due:
-                row.update(
-                    validate(
-                        session.core,
-                        validation,
-                        settings,
-                        paths.validation if options.save_validation else None,
-                    )
-                )
-            row["seconds"] = time.perf_counter() - epoch_start
-            history.append(row)
-            improved = update_best(best, row, epoch + 1)
-            if info.is_main:
-                last_path = save_epoch(
-                    record,
-                    session.core,
-                    session.optimizer,
-                    session.scaler,
-                    epoch + 1,
-                    history,
-                    best,
-                    session.frozen,
-                    paths,
-                    improved,
-                )
-                write_csv(history, paths.metrics)
-                write_curves(history, paths.curves, config.network_name, options.label_names)
-                board.scalars(row, epoch + 1)
-                logger.info(
-                    epoch_line(
-                        row, train_cfg.num_epochs, _budget(options, started, epoch, start_epoch)
-                    )
-                )
-                _write_report(paths.run_dir, config.network_name)
-            planned, stop_reason = _plan(train_cfg, options, best, epoch, start_epoch, started)
-            if stats.cut_short:
-                stop_reason = f"time budget of {options.time_budget_s / 60:.1f} min reached (epoch {epoch + 1} cut short)"
-            stop_reason = distributed.broadcast(stop_reason)
-            if stop_reason:
-                logger.info("%s after epoch %d", stop_reason, epoch + 1)
-                if info.is_main:  # again, so that the report says why the run stopped
-                    _write_report(paths.run_dir, config.network_name)
-                break
-    finally:
-        board.close()
-    return TrainResult(
-        paths.run_dir, last_path, paths.existing_best(), history, epoch + 1, session.core
+    if not (run.is_main and run.validation and due):
+        return {}
+    save_to = run.paths.validation if run.options.save_validation else None
+    return validate(run.session.core, run.validation, run.settings, save_to)
+
+
+def _epoch_record(
+    run: _Run, epoch: int, history: list[dict[str, Any]], best: BestEpoch, improved: bool
+) -> EpochRecord:
+    session = run.session
+    return EpochRecord(
+        epoch=epoch + 1,
+        model=session.core,
+        optimizer=session.optimizer,
+        scaler=session.scaler,
+        history=history,
+        best=best,
+        frozen=session.frozen,
+        improved=improved,
     )
+
+
+def _write_epoch_outputs(run: _Run, done: EpochRecord) -> Path:
+    """The epoch's checkpoint, metrics table, curves, TensorBoard scalars, log line and report."""
+    name, row = run.config.network_name, done.history[-1]
+    path = save_epoch(run.record, run.paths, done)
+    write_csv(done.history, run.paths.metrics)
+    write_curves(done.history, run.paths.curves, name, run.options.label_names)
+    run.board.scalars(row, done.epoch)
+    logger.info(epoch_line(row, run.config.train.num_epochs, run.clock.budget(done.epoch)))
+    _write_report(run.paths.run_dir, name)
+    return path
+
+
+def _stop_reason(run: _Run, best: BestEpoch, epoch: int, cut_short: bool) -> tuple[int, str]:
+    """The epochs to plan for, and why to stop now (empty: go on): rank 0's, on every process."""
+    planned, reason = stop_rule(run.config.train, run.clock, best, epoch, cut_short)
+    return planned, distributed.broadcast(reason)
+
+
+def _stop(run: _Run, reason: str, epoch: int) -> None:
+    logger.info("%s after epoch %d", reason, epoch + 1)
+    if run.is_main:  # again, so that the report says why the run stopped
+        _write_report(run.paths.run_dir, run.config.network_name)
 
 
 def _write_report(run_dir: Path, network_name: str) -> None:
@@ -370,34 +412,3 @@ def _write_report(run_dir: Path, network_name: str) -> None:
         write_training_report(run_dir, network_name)
     except Exception as exc:  # noqa: BLE001 - any failure here is only a missing page
         logger.warning("%s: training report not written (%s: %s)", run_dir, type(exc).__name__, exc)
-
-
-def _budget(options: TrainOptions, started: float, epoch: int, start_epoch: int) -> Budget | None:
-    if options.time_budget_s is None:
-        return None
-    return Budget(options.time_budget_s, time.perf_counter() - started, epoch + 1 - start_epoch)
-
-
-def _plan(
-    train_cfg,
-    options: TrainOptions,
-    best: dict[str, Any],
-    epoch: int,
-    start_epoch: int,
-    started: float,
-) -> tuple[int, str]:
-    """The epochs the schedule should plan for, and why to stop now (empty: go on)."""
-    planned = train_cfg.num_epochs
-    patience = train_cfg.early_stopping_patience
-    reason = ""
-    if patience is not None and best["stale"] >= patience:
-        reason = f"early stopping: no better validation Dice for {patience} epochs"
-    if options.time_budget_s is not None:
-        elapsed = time.perf_counter() - started
-        per_epoch = elapsed / (epoch + 1 - start_epoch)
-        remaining = options.time_budget_s - elapsed
-        # The last epoch may be cut short at the deadline, so plan for the partial one too.
-        planned = min(train_cfg.num_epochs, epoch + 1 + max(0, math.ceil(remaining / per_epoch)))
-        if remaining <= 0:
-            reason = reason or f"time budget of {options.time_budget_s / 60:.1f} min reached"
-    return planned, reason

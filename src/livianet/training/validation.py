@@ -37,13 +37,12 @@ def validate(
     model: LiviaNet, cases: list[Case], settings: InferenceSettings, save_to: Path | None
 ) -> dict[str, Any]:
     """``val_dice_mean`` and ``val_dice_<k>`` over ``cases`` (segmented as ``livianet segment`` does)."""
-    model = prepare_for_inference(
-        copy.deepcopy(model), settings
-    )  # inference layout; training copy untouched
-    num_classes = model.config.num_classes
+    # The inference form of a copy: the training network is left as it is.
+    network = prepare_for_inference(copy.deepcopy(model), settings)
+    num_classes = network.config.num_classes
     per_case = []
     for case in cases:
-        result = predict_case(model, case, settings)
+        result = predict_case(network, case, settings)
         assert case.label is not None
         per_case.append(case_dice(result.labels, case.label, num_classes))
         if save_to is not None:

@@ -1,8 +1,9 @@
-"""Pieces shared by the benchmark and its helper scripts: pure functions, no I/O policy.
+"""Pieces shared by the benchmark, its baselines and its probes: pure functions, no I/O policy.
 
 Kept free of bench state so that ``tests/bench/test_bench.py`` can check them on tiny
-arrays. The helper scripts (``original_method.py``, ``torchio_method.py``) run as
-``python bench/<script>.py``, which puts this folder on ``sys.path``.
+arrays. The suite's own child processes (the baselines, the bound) run as
+``python -m bench.<module>``, with the repository root on their ``PYTHONPATH``
+(:func:`bench_env`), wherever the benchmark was started from.
 """
 
 from __future__ import annotations
@@ -15,46 +16,34 @@ import platform
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 Size3 = tuple[int, int, int]
-GIB = 1 << 30
+ROOT = Path(__file__).resolve().parents[1]  # the repository: bench/ is its child
 # The original's example data, where CI keeps it (beside the clone).
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "livianet-example"
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "livianet-example"
 
 
 # ----------------------------------------------------------------------------- processes
 
 
-@dataclass(frozen=True)
-class ChildRun:
-    """One child process, timed from before its start to after its exit."""
-
-    seconds: float
-    peak_rss_bytes: int
-    returncode: int
-    log: Path
+def bench_command(module: str, *args: str) -> list[str]:
+    """``python -m bench.MODULE ARGS...``: one of the suite's own child processes (run with :func:`bench_env`)."""
+    return [sys.executable, "-m", f"bench.{module}", *args]
 
 
-def run_child(command: list[str], log: Path, env: dict[str, str] | None = None) -> ChildRun:
-    """Run ``command`` to completion; wall time and the child's own peak RSS.
+def bench_env() -> dict[str, str]:
+    """This process's environment with the repository root first on ``PYTHONPATH``.
 
-    ``os.wait4`` returns the resource usage of this one child (and the
-    grandchildren it waited for), unlike ``getrusage(RUSAGE_CHILDREN)``, whose
-    ``ru_maxrss`` is the largest of *all* children so far.
+    A :func:`bench_command` child then imports ``bench`` whatever its working
+    directory; the rows that time ``livianet`` itself leave its environment as a
+    user's is.
     """
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "wb") as out:
-        start = time.perf_counter()
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
-        _, status, usage = os.wait4(process.pid, 0)
-        seconds = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return ChildRun(seconds, int(usage.ru_maxrss) * 1024, process.returncode, log)
+    paths = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
 
 
 def livianet_command(*args: str) -> list[str]:
@@ -79,7 +68,8 @@ def machine_info() -> dict[str, Any]:
     """CPU model, cores, AMX/AVX-512 flags, library versions: what the numbers depend on."""
     import torch
 
-    model, flags, cores = "unknown", set(), None
+    model, cores = "unknown", None
+    flags: set[str] = set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name") and model == "unknown":
@@ -284,7 +274,11 @@ def load_scan(
         label=Path(label) if label else None,
         roi=Path(roi) if roi else None,
     )
-    grid = ModelGrid(meta.orientation, meta.spacing) if meta.orientation else None
+    spacing = None
+    if meta.spacing is not None:
+        x, y, z = meta.spacing
+        spacing = (x, y, z)
+    grid = ModelGrid(meta.orientation, spacing) if meta.orientation else None
     return load_case(
         files, meta.normalization, num_classes, orientation=meta.stored_orientation, grid=grid
     )

@@ -1,6 +1,6 @@
 """Int8 convolutions on this CPU: per layer, PyTorch's x86 quantized engine against float32.
 
-    python bench/int8_probe.py [--preset paper] [--tile 64]
+    python -m bench.probes.int8_probe [--preset paper] [--tile 64]
 
 For each distinct conv shape of the preset's network (input channels, output
 channels, kernel) on one tile, the time of a float32 ``conv3d`` (channels-first
@@ -53,7 +53,8 @@ def probe(cin: int, cout: int, kernel: int, out_side: int) -> dict[str, float]:
         y = conv(x)
         first = best_of(lambda: conv(x))
         x_last = x.contiguous(memory_format=torch.channels_last_3d)
-        conv_last = conv.to(memory_format=torch.channels_last_3d)
+        # Module.to takes memory_format; its stubs do not list it
+        conv_last = conv.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
         last = best_of(lambda: conv_last(x_last))
         weight = conv.weight.detach()
         scales = weight.abs().amax(dim=(1, 2, 3, 4)).clamp_min(1e-8) / 127

@@ -1,6 +1,6 @@
 """Cross-validation of a training recipe: each fold leaves one scan out, trains, and scores it.
 
-    python bench/crossval.py models/subcortical-abide-v1/train.ini \\
+    python models/crossval.py models/subcortical-abide-v1/train.ini \\
         --data RUNS/data --epochs 10 --work RUNS/cv --folds 1 2 3 4 5
 
 Fold k trains the recipe on every scan of the recipe's training indexes but the
@@ -25,12 +25,16 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import nibabel as nib
 import numpy as np
 
 from livianet import Segmenter
 from livianet.evaluation.metrics import metrics_per_label
+
+if TYPE_CHECKING:
+    from nibabel.spatialimages import SpatialImage
 
 
 def fold_config(recipe: Path, test_index: int, indexes: list[int], epochs: int, folder: str) -> str:
@@ -82,7 +86,8 @@ def score_fold(checkpoint: Path, data: Path, position: int) -> dict:
     tick = time.perf_counter()
     result = segmenter.segment(image, roi)
     seconds = time.perf_counter() - tick
-    truth = np.asarray(nib.load(reference).dataobj).astype(result.labels.dtype)
+    truth_image = cast("SpatialImage", nib.load(reference))  # the data folder holds NIfTI
+    truth = np.asarray(truth_image.dataobj).astype(result.labels.dtype)
     labels = range(1, segmenter.num_classes)
     rows = metrics_per_label(result.labels, truth, result.geometry.spacing, labels)
     return {"scan": image.name, "checkpoint": str(checkpoint), "seconds": seconds,

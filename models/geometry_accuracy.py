@@ -1,6 +1,6 @@
 """Accuracy and time of one model on one scan stored in other orientations and voxel sizes.
 
-    python bench/geometry_accuracy.py MODEL.pt [MODEL2.pt ...] --data DIR --scan 5 --orientation ILA
+    python models/geometry_accuracy.py MODEL.pt [MODEL2.pt ...] --data DIR --scan 5 --orientation ILA
 
 The scan (``MR/MR_Img<scan>.mat`` with its ``Label/`` and ``ROI/``, stored with
 axis codes ``--orientation``) is written as NIfTI in RAS, LIA and PSR (sagittal),

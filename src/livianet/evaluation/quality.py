@@ -1,21 +1,26 @@
-"""Flags that find the bad scans of a segmentation run, from its manifest alone.
+"""Quality control of a segmentation run: which scans to look at, from its manifest alone.
 
 Pure functions over the manifest's plain values (``segmentation.json``): no files read, so the
 rules are tested on hand-made manifests. A scan is flagged when any structure's volume is far
 from the run's other scans or outside the model's training range, when a left/right pair is
 strongly asymmetric, when a structure is missing or split into several large pieces, or when
 the segmentation recorded a warning (geometry, intensities); a scan that failed is flagged too.
+The reports show the result (:mod:`livianet.reporting`); ``qc.csv`` is :func:`qc_rows`.
+
+To add a flag: give its limit a field in :class:`Thresholds` (and a line in ``describe``), the
+figure it reads a field in :class:`StructureQC` (filled in ``_structure``), and write one rule
+function in the section "the rules" below, listed in ``STRUCTURE_RULES``.
 """
 
 from __future__ import annotations
 
 import re
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from livianet.reporting.html import as_float, fmt
+from livianet.evaluation.values import as_float, fmt
 
 # The thresholds. Healthy subcortical volumes vary by roughly 10-15 % (one SD) between adults
 # of one study, and left/right asymmetry of thalamus, caudate, putamen and pallidum is usually
@@ -41,6 +46,8 @@ _MAD_TO_SD = 1.4826  # MAD x this estimates the SD of normally distributed value
 
 @dataclass(frozen=True)
 class Thresholds:
+    """The limits of every flag; ``describe`` states the rules for the report."""
+
     min_cohort: int = MIN_COHORT
     z_limit: float = Z_LIMIT
     min_relative_sd: float = MIN_RELATIVE_SD
@@ -75,6 +82,8 @@ class Cohort:
 
 @dataclass
 class StructureQC:
+    """One structure of one scan: the figures the rules read, and whether any flagged it."""
+
     label: int
     name: str
     volume: float | None
@@ -167,7 +176,19 @@ def assess(manifest: Mapping[str, Any], thresholds: Thresholds | None = None) ->
     scans = _scans(manifest)
     cohort = {k: _cohort([_volume(s, k) for s in scans], limits) for k in labels}
     training = _training_ranges(model.get("training_volumes_mm3"))
-    results = [_assess_scan(scan, labels, names, pairs, cohort, training, limits) for scan in scans]
+    results = []
+    for scan in scans:
+        result = ScanQC(_image_name(scan), scan)
+        for label in labels:
+            item = _structure(scan, label, names[label], cohort[label], training.get(label))
+            reasons = _structure_reasons(item, cohort[label], limits)
+            item.flagged = bool(reasons)
+            result.reasons += reasons
+            result.structures.append(item)
+        for first, second in pairs:
+            result.pairs.append(_pair(scan, first, second, names, limits, result.reasons))
+        _warnings(scan, result)
+        results.append(result)
     for failure in manifest.get("failures") or []:
         if isinstance(failure, Mapping):
             image = str(failure.get("image") or "?")
@@ -178,14 +199,6 @@ def assess(manifest: Mapping[str, Any], thresholds: Thresholds | None = None) ->
         key=lambda i: (not results[i].flagged, [-n for n in results[i].severity], i),
     )
     return Assessment([results[i] for i in order], labels, names, pairs, cohort, limits)
-
-
-def robust_z(values: Sequence[float | None], value: float, limits: Thresholds) -> float | None:
-    """``value``'s robust z-score among ``values`` (None when there are too few)."""
-    cohort = _cohort(values, limits)
-    if cohort.robust_sd is None or cohort.median is None:
-        return None
-    return (value - cohort.median) / cohort.robust_sd
 
 
 def asymmetry(first: float | None, second: float | None) -> float | None:
@@ -245,88 +258,28 @@ def qc_rows(assessment: Assessment) -> tuple[list[str], list[dict[str, Any]]]:
     return columns, rows
 
 
-# ----------------------------------------------------------------------------- the rules
+# ----------------------------------------------------------------------------- the figures
 
 
-def _assess_scan(
+def _structure(
     scan: Mapping[str, Any],
-    labels: list[int],
-    names: dict[int, str],
-    pairs: list[tuple[int, int]],
-    cohort: dict[int, Cohort],
-    training: dict[int, tuple[float, float]],
-    limits: Thresholds,
-) -> ScanQC:
-    result = ScanQC(_image_name(scan), scan)
+    label: int,
+    name: str,
+    stats: Cohort,
+    training: tuple[float, float] | None,
+) -> StructureQC:
+    """One structure's figures from its scan's manifest entry and the run's cohort."""
+    volume = _volume(scan, label)
+    item = StructureQC(label, name, volume, training=training)
     components = scan.get("components") or {}
-    for label in labels:
-        name = names[label]
-        volume = _volume(scan, label)
-        item = StructureQC(label, name, volume, training=training.get(label))
-        piece = components.get(str(label)) if isinstance(components, Mapping) else None
-        if isinstance(piece, Mapping):
-            count = as_float(piece.get("count"))
-            item.components = None if count is None else int(count)
-            item.largest_fraction = as_float(piece.get("largest_fraction"))
-        stats = cohort[label]
-        if volume is not None and stats.robust_sd and stats.median is not None:
-            item.z = (volume - stats.median) / stats.robust_sd
-        reasons = _structure_reasons(item, stats, limits)
-        item.flagged = bool(reasons)
-        result.reasons += reasons
-        result.structures.append(item)
-    for first, second in pairs:
-        a, b = _volume(scan, first), _volume(scan, second)
-        value = asymmetry(a, b)
-        pair = PairQC((first, second), pair_name(_name(names, first), _name(names, second)), value)
-        # A missing side is reported as missing; asymmetry is for two present structures.
-        if value is not None and a and b and abs(value) > limits.asymmetry_limit:
-            pair.flagged = True
-            result.reasons.append(
-                f"{pair.name} asymmetry {abs(value):.0%} ({_name(names, first)} {fmt(a)},"
-                f" {_name(names, second)} {fmt(b)} mm³; limit {limits.asymmetry_limit:.0%})"
-            )
-        result.pairs.append(pair)
-    warnings = scan.get("warnings") or []
-    for warning in [warnings] if isinstance(warnings, str) else warnings:
-        result.reasons.append(f"warning: {warning}")
-        result.warnings += 1
-    return result
-
-
-def _structure_reasons(item: StructureQC, stats: Cohort, limits: Thresholds) -> list[str]:
-    volume, name = item.volume, item.name
-    if volume is None:
-        return []
-    if volume <= 0 or item.components == 0:
-        return [f"{name} missing (volume 0 mm³)"]
-    reasons = []
-    if item.z is not None and abs(item.z) > limits.z_limit:
-        side = "above" if item.z > 0 else "below"
-        reasons.append(
-            f"{name} volume {fmt(volume)} mm³ is {abs(item.z):.1f} robust SD {side} the run's"
-            f" median {fmt(stats.median)} mm³ (limit {limits.z_limit:g})"
-        )
-    if item.training is not None:
-        low, high = item.training
-        floor, ceiling = low * (1 - limits.training_margin), high * (1 + limits.training_margin)
-        if volume < floor or volume > ceiling:
-            side = "below" if volume < floor else "above"
-            reasons.append(
-                f"{name} volume {fmt(volume)} mm³ {side} the training range {fmt(low)}–{fmt(high)}"
-                f" mm³ (with {limits.training_margin:.0%} margin: {fmt(floor)}–{fmt(ceiling)})"
-            )
-    if (
-        item.components is not None
-        and item.components >= 2
-        and item.largest_fraction is not None
-        and item.largest_fraction < limits.largest_piece_min
-    ):
-        reasons.append(
-            f"{name} split into {item.components} pieces, the largest holding"
-            f" {item.largest_fraction:.0%} (limit {limits.largest_piece_min:.0%})"
-        )
-    return reasons
+    piece = components.get(str(label)) if isinstance(components, Mapping) else None
+    if isinstance(piece, Mapping):
+        count = as_float(piece.get("count"))
+        item.components = None if count is None else int(count)
+        item.largest_fraction = as_float(piece.get("largest_fraction"))
+    if volume is not None and stats.robust_sd and stats.median is not None:
+        item.z = (volume - stats.median) / stats.robust_sd
+    return item
 
 
 def _cohort(values: Sequence[float | None], limits: Thresholds) -> Cohort:
@@ -352,6 +305,93 @@ def _training_ranges(stored: Any) -> dict[int, tuple[float, float]]:
         if low is not None and high is not None and high >= low:
             ranges[int(key)] = (low, high)
     return ranges
+
+
+# ----------------------------------------------------------------------------- the rules
+# A structure rule reads one structure's figures and returns why it is flagged, or None.
+# A missing structure is reported as missing only: the other rules are for present ones.
+
+StructureRule = Callable[[StructureQC, Cohort, Thresholds], str | None]
+
+
+def _far_from_run(item: StructureQC, stats: Cohort, limits: Thresholds) -> str | None:
+    if item.z is None or abs(item.z) <= limits.z_limit:
+        return None
+    side = "above" if item.z > 0 else "below"
+    return (
+        f"{item.name} volume {fmt(item.volume)} mm³ is {abs(item.z):.1f} robust SD {side} the"
+        f" run's median {fmt(stats.median)} mm³ (limit {limits.z_limit:g})"
+    )
+
+
+def _outside_training(item: StructureQC, stats: Cohort, limits: Thresholds) -> str | None:
+    if item.training is None or item.volume is None:
+        return None
+    low, high = item.training
+    floor, ceiling = low * (1 - limits.training_margin), high * (1 + limits.training_margin)
+    if floor <= item.volume <= ceiling:
+        return None
+    side = "below" if item.volume < floor else "above"
+    return (
+        f"{item.name} volume {fmt(item.volume)} mm³ {side} the training range {fmt(low)}–"
+        f"{fmt(high)} mm³ (with {limits.training_margin:.0%} margin: {fmt(floor)}–{fmt(ceiling)})"
+    )
+
+
+def _split(item: StructureQC, stats: Cohort, limits: Thresholds) -> str | None:
+    if (
+        item.components is None
+        or item.components < 2
+        or item.largest_fraction is None
+        or item.largest_fraction >= limits.largest_piece_min
+    ):
+        return None
+    return (
+        f"{item.name} split into {item.components} pieces, the largest holding"
+        f" {item.largest_fraction:.0%} (limit {limits.largest_piece_min:.0%})"
+    )
+
+
+STRUCTURE_RULES: tuple[StructureRule, ...] = (_far_from_run, _outside_training, _split)
+
+
+def _structure_reasons(item: StructureQC, stats: Cohort, limits: Thresholds) -> list[str]:
+    if item.volume is None:
+        return []
+    if item.volume <= 0 or item.components == 0:
+        return [f"{item.name} missing (volume 0 mm³)"]
+    found = (rule(item, stats, limits) for rule in STRUCTURE_RULES)
+    return [reason for reason in found if reason is not None]
+
+
+def _pair(
+    scan: Mapping[str, Any],
+    first: int,
+    second: int,
+    names: dict[int, str],
+    limits: Thresholds,
+    reasons: list[str],
+) -> PairQC:
+    """A left/right pair's asymmetry; its reason, if strongly asymmetric, goes to ``reasons``."""
+    a, b = _volume(scan, first), _volume(scan, second)
+    value = asymmetry(a, b)
+    pair = PairQC((first, second), pair_name(_name(names, first), _name(names, second)), value)
+    # A missing side is reported as missing; asymmetry is for two present structures.
+    if value is not None and a and b and abs(value) > limits.asymmetry_limit:
+        pair.flagged = True
+        reasons.append(
+            f"{pair.name} asymmetry {abs(value):.0%} ({_name(names, first)} {fmt(a)},"
+            f" {_name(names, second)} {fmt(b)} mm³; limit {limits.asymmetry_limit:.0%})"
+        )
+    return pair
+
+
+def _warnings(scan: Mapping[str, Any], result: ScanQC) -> None:
+    """The segmentation's own warnings, each a reason."""
+    warnings = scan.get("warnings") or []
+    for warning in [warnings] if isinstance(warnings, str) else warnings:
+        result.reasons.append(f"warning: {warning}")
+        result.warnings += 1
 
 
 # ----------------------------------------------------------------------------- small helpers

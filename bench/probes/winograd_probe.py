@@ -1,6 +1,6 @@
 """Winograd F(4x4x4, 3x3x3) convolutions on this CPU, in PyTorch's own operators, against conv3d.
 
-    python bench/winograd_probe.py [--preset paper] [--tile 60]
+    python -m bench.probes.winograd_probe [--preset paper] [--tile 60]
 
 Winograd's minimal filtering computes a 3^3 convolution's 4^3 outputs of each
 6^3 input block with 216 multiplications per channel pair instead of 1,728:
@@ -20,7 +20,8 @@ import argparse
 
 import torch
 import torch.nn.functional as F
-from int8_probe import best_of, layer_shapes
+
+from bench.probes.int8_probe import best_of, layer_shapes
 
 # Lavin & Gray's F(4, 3) matrices (interpolation points 0, +-1, +-2, infinity).
 INPUT_T = torch.tensor(

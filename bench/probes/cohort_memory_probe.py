@@ -1,6 +1,6 @@
 """Where a batch's memory goes, scan by scan: glibc's heap against what the process holds.
 
-    python bench/cohort_memory_probe.py FOLDER --out DIR [--scans 40] [--checkpoint CKPT]
+    python -m bench.probes.cohort_memory_probe FOLDER --out DIR [--scans 40] [--checkpoint CKPT]
 
 Runs ``livianet segment`` in this process, as the CLI does (``livianet.cli.main``,
 freed memory kept), over ``--scans`` image/ROI pairs of FOLDER (``*_T1.nii.gz``
@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-MIB = 2**20
+from bench.memory import MIB, own_resident_bytes
 
 
 class MallInfo2(ctypes.Structure):
@@ -36,14 +36,6 @@ class MallInfo2(ctypes.Structure):
             "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost",
         )
     ]  # fmt: skip
-
-
-def status_mib(key: str) -> float:
-    """``VmRSS`` (resident now) or ``VmHWM`` (peak) of this process, in MiB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{key}:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def main() -> int:
@@ -68,7 +60,7 @@ def main() -> int:
 
     libc = ctypes.CDLL("libc.so.6")
     libc.mallinfo2.restype = MallInfo2
-    import livianet.inference.files as files
+    import livianet.inference.batch as files
 
     trim = files.release_freed_memory
     count = itertools.count(1)
@@ -78,11 +70,12 @@ def main() -> int:
 
     def logged_trim() -> bool:
         info = libc.mallinfo2()
-        before = status_mib("VmRSS")
+        before = own_resident_bytes("VmRSS") / MIB
         released = trim()
         print(f"{next(count):>4} {time.perf_counter() - start:>7.1f} {before:>10.0f} "
               f"{info.uordblks / MIB:>8.0f} {info.fordblks / MIB:>9.0f} {info.arena / MIB:>8.0f} "
-              f"{status_mib('VmRSS'):>9.0f} {status_mib('VmHWM'):>7.0f}", flush=True)  # fmt: skip
+              f"{own_resident_bytes('VmRSS') / MIB:>9.0f} "
+              f"{own_resident_bytes('VmHWM') / MIB:>7.0f}", flush=True)  # fmt: skip
         return released
 
     files.release_freed_memory = logged_trim

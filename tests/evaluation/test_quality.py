@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import copy
+from pathlib import Path
 
 import pytest
 from manifest_cases import (
@@ -13,7 +15,8 @@ from manifest_cases import (
     with_volume,
 )
 
-from livianet.reporting.qc import (
+import livianet.evaluation
+from livianet.evaluation.quality import (
     ASYMMETRY_LIMIT,
     MIN_COHORT,
     Thresholds,
@@ -176,3 +179,18 @@ def test_thresholds_are_stated_and_can_be_tightened():
     strict = assess(manifest(copy.deepcopy(scans)), Thresholds(asymmetry_limit=0.05))
     assert "sub-03_T1w.nii.gz" in [s.image for s in strict.flagged]
     assert len(HEALTHY_FACTORS) == 6
+
+
+def test_evaluation_draws_nothing():
+    # The QC figures are evaluation: no plotting, templates or pictures in this package.
+    package = Path(livianet.evaluation.__file__).parent
+    drawing = {"matplotlib", "jinja2", "markupsafe", "PIL"}
+    for path in package.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            assert not {n.split(".")[0] for n in names} & drawing, f"{path.name}: {names}"

@@ -1,6 +1,6 @@
 """A whole network in int8 on this CPU: time, agreement with float32 and Dice, against bf16.
 
-    python bench/int8_network_probe.py CKPT --scan 5 --calibrate 1 [--data DIR]
+    python -m bench.probes.int8_network_probe CKPT --scan 5 --calibrate 1 [--data DIR]
 
 The per-layer probe (``int8_probe.py``) says whether int8 convolutions are
 faster; this one says what a quantized network would deliver. Each 3^3
@@ -22,11 +22,16 @@ import copy
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.ao.nn.quantized as nnq
-from bench_common import DEFAULT_DATA, agreement, load_model, load_scan
+
+from bench.common import DEFAULT_DATA, agreement, load_model, load_scan
+
+if TYPE_CHECKING:
+    from livianet.networks import FusedLiviaNet
 
 
 class Int8Conv(torch.nn.Module):
@@ -39,7 +44,8 @@ class Int8Conv(torch.nn.Module):
         zeros = torch.zeros(conv.out_channels, dtype=torch.long)
         qweight = torch.quantize_per_channel(weight, scales.double(), zeros, 0, torch.qint8)
         self.conv = nnq.Conv3d(conv.in_channels, conv.out_channels, conv.kernel_size)
-        self.conv.set_weight_bias(qweight, conv.bias.detach().float())
+        bias = None if conv.bias is None else conv.bias.detach().float()
+        self.conv.set_weight_bias(qweight, bias)
         self.conv.scale, self.conv.zero_point = _affine(low_out, high_out)
         self.scale_in, self.zero_in = _affine(low_in, high_in)
 
@@ -55,7 +61,7 @@ def _affine(low: float, high: float) -> tuple[float, int]:
     return float(scale), int(round(-low / scale))
 
 
-def calibrated_int8(fused, settings, case) -> torch.nn.Module:
+def calibrated_int8(fused: FusedLiviaNet, settings, case) -> FusedLiviaNet:
     """A copy of ``fused`` with int8 3^3 convolutions, ranges from running it on ``case``."""
     from livianet.inference import predict_case
 
@@ -78,7 +84,10 @@ def calibrated_int8(fused, settings, case) -> torch.nn.Module:
             hook.remove()
     quantized = copy.deepcopy(fused)
     for index in range(fused.num_conv):
-        quantized.convs[index] = Int8Conv(fused.convs[index], *ranges[index])
+        conv = fused.convs[index]
+        if not isinstance(conv, torch.nn.Conv3d):
+            raise TypeError(f"layer {index} is a {type(conv).__name__}, not the folded Conv3d")
+        quantized.convs[index] = Int8Conv(conv, *ranges[index])
     return quantized.eval()
 
 

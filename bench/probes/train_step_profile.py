@@ -1,6 +1,6 @@
 """Where a training step's time goes, and what the step-level levers give on this machine.
 
-    python bench/train_step_profile.py [--preset fast] [--steps 4] [--compile] [--shapes]
+    python -m bench.probes.train_step_profile [--preset fast] [--steps 4] [--compile] [--shapes]
 
 Random batches of the preset's patch size through the preset's network, loss and
 optimiser (what ``livianet train`` runs per step, without sampling): the operator

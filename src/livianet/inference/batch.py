@@ -1,0 +1,380 @@
+"""``livianet segment`` on a batch: scans in, label maps, probability maps, tables and a manifest out.
+
+Scans are read one ahead of the one being segmented and written one behind it
+(background threads, inference/pipeline.py), so a loop over thousands of scans
+keeps the CPU or GPU busy; under ``torchrun`` the
+list is split across processes and every scan is written exactly once. A scan
+that cannot be read or segmented is listed in ``failures.csv`` and the batch
+goes on; ``--skip-existing`` keeps outputs that a previous run wrote.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from livianet.atomic import check_writable
+from livianet.data import CaseFiles, check_same_grid, label_counts, load_label
+from livianet.data.relabel import original_codes
+from livianet.errors import ConfigError, LivianetError, os_error_message
+from livianet.inference.inputs import as_volume
+from livianet.inference.jobs import Job, place_outputs
+from livianet.inference.pipeline import EXPECTED, WriteBehind, import_in_background, read_ahead
+from livianet.inference.postprocess import structure_components
+from livianet.inference.result import SegmentationResult, SegmentReport
+from livianet.inference.run_files import previous_scans, write_run_files
+from livianet.inference.segmenter import Segmenter
+from livianet.io import (
+    Volume,
+    label_name,
+    load_volume,
+    probability_path,
+    save_volume,
+    segmentation_path,
+    strip_volume_suffix,
+)
+from livianet.networks import Checkpoint
+from livianet.runtime import distributed, release_freed_memory
+
+logger = logging.getLogger(__name__)
+
+PerLabel = dict[int, dict[str, float]]  # label -> metric name -> value
+
+
+@dataclass(frozen=True)
+class SegmentOptions:
+    device: str = "auto"
+    precision: str = "auto"
+    tile: int | None = None
+    batch_size: int = 1
+    probabilities: bool = False
+    largest_component: bool | None = None  # None: as the model was trained
+    names: dict[int, str] | None = None
+    snapshot: bool = False
+    resample: bool = True
+    orientation: str | None = None  # axis codes of .mat inputs
+    tta: bool = False
+    force: bool = False
+    skip_existing: bool = False
+    report: bool = True  # report.html, qc.csv and a mosaic per scan
+    original_labels: bool = False  # write the labels' codes from before `livianet labels`
+
+
+@dataclass
+class _Loaded:
+    images: list[Volume]
+    roi: Volume | None
+    reference: Volume | None
+
+
+def segment_files(
+    checkpoints: Checkpoint | list[Checkpoint],
+    cases: list[CaseFiles],
+    out_dir: Path,
+    options: SegmentOptions,
+) -> SegmentReport:
+    """Segment every case, writing outputs under ``out_dir``; this process's share under torchrun."""
+    members = checkpoints if isinstance(checkpoints, list) else [checkpoints]
+    if options.report or options.snapshot:
+        import_in_background()  # matplotlib and the reports, while the network loads and runs
+    segmenter = Segmenter.from_checkpoint(
+        members,
+        options.device,
+        options.precision,
+        tile=options.tile,
+        batch_size=options.batch_size,
+        largest_component=options.largest_component,
+    )
+    info = distributed.init(segmenter.settings.device)
+    check_writable(out_dir)
+    names = options.names or segmenter.label_names or None
+    if options.original_labels and not segmenter.members[0].meta.original_labels:
+        raise ConfigError(
+            f"--original-labels: {members[0].path} records no original label codes (train on "
+            "labels made consecutive by `livianet labels`, which writes label_mapping.json, or "
+            "name one with labelMapping in [Training Images])"
+        )
+    batch = _Batch(segmenter, options, out_dir, names)
+    batch.run(batch.still_to_do(distributed.shard(place_outputs(cases, out_dir), info)))
+    report = _gather(batch.report, info.is_main) if info.enabled else batch.report
+    if info.is_main:
+        write_run_files(
+            report, out_dir, names, segmenter, members, options.report, options.original_labels
+        )
+    return report
+
+
+class _Batch:
+    """This process's share of a batch: its scans read, segmented and written, its report."""
+
+    def __init__(
+        self,
+        segmenter: Segmenter,
+        options: SegmentOptions,
+        out_dir: Path,
+        names: dict[int, str] | None,
+    ) -> None:
+        self.segmenter = segmenter
+        self.options = options
+        self.out_dir = out_dir
+        self.names = names
+        meta = segmenter.members[0].meta
+        self.codes = meta.original_labels if options.original_labels else None  # as written
+        self.report = SegmentReport()
+
+    def still_to_do(self, jobs: list[Job]) -> list[Job]:
+        """``jobs`` less those whose earlier outputs ``--skip-existing`` keeps (reported as kept)."""
+        if not self.options.skip_existing:
+            return jobs
+        previous = previous_scans(self.out_dir)
+        return [job for job in jobs if not self._kept(job, previous)]
+
+    def run(self, todo: list[Job]) -> None:
+        """Segment ``todo`` in order, each scan read ahead of and written behind the one computed."""
+        with WriteBehind() as writer:
+            for position, (job, loaded) in enumerate(read_ahead(todo, self.load), start=1):
+                result = self.segment_one(job, loaded)
+                if result is not None:
+                    writer.submit(
+                        functools.partial(self.write, job, loaded, result),
+                        functools.partial(self.on_written, job, position, len(todo)),
+                    )
+
+    def load(self, job: Job) -> _Loaded:
+        """One scan's inputs (in the reading thread)."""
+        orientation = self.options.orientation
+        images = [as_volume(path, "image", orientation) for path in job.files.images]
+        roi = as_volume(job.files.roi, "ROI", orientation) if job.files.roi else None
+        label = job.files.label
+        reference = load_label(label, self.segmenter.num_classes) if label else None
+        return _Loaded(images, roi, reference)
+
+    def segment_one(
+        self, job: Job, loaded: _Loaded | LivianetError | OSError
+    ) -> SegmentationResult | None:
+        """The scan's segmentation; None when it could not be read or segmented (listed)."""
+        options = self.options
+        try:
+            if not isinstance(loaded, _Loaded):
+                raise loaded
+            return self.segmenter.segment(
+                loaded.images, loaded.roi, probabilities=options.probabilities, tta=options.tta,
+                orientation=options.orientation, resample=options.resample, force=options.force,
+            )  # fmt: skip
+        except EXPECTED as exc:
+            _failed(self.report, job, exc)
+            return None
+        finally:
+            release_freed_memory()  # the next scan's tiles differ: kept blocks would fragment
+
+    def write(self, job: Job, loaded: _Loaded, result: SegmentationResult) -> SegmentReport:
+        """Everything one scan writes, and its rows and manifest entry (in the writing thread)."""
+        num_classes = self.segmenter.num_classes
+        image_name = _image_name(job, self.out_dir)
+        maps = _write_maps(job, result, num_classes, self.codes)
+        report = SegmentReport(outputs=maps)
+        report.volume_rows.append(
+            _volume_row(image_name, result.labels, result.source, self.names, num_classes)
+        )
+        per_label: PerLabel = {}
+        if loaded.reference is not None:
+            per_label = _metrics(result, loaded.reference, num_classes)
+            report.metric_rows += _metric_rows(image_name, per_label, self.names)
+        snapshot = None
+        if self.options.snapshot:
+            snapshot = _snapshot(job, result, loaded.reference, self.names, num_classes)
+        mosaic = _mosaic(job, result, self.names) if self.options.report else None
+        report.scans.append(
+            _manifest_entry(
+                job, image_name, result, num_classes,
+                files={"segmentation": maps[0], "qa_picture": snapshot, "mosaic": mosaic},
+                out_dir=self.out_dir, metrics=per_label,
+            )
+        )  # fmt: skip
+        return report
+
+    def on_written(
+        self, job: Job, position: int, total: int, outcome: SegmentReport | LivianetError | OSError
+    ) -> None:
+        """A scan's writing finished (in the batch's thread): its report added, or its failure."""
+        if not isinstance(outcome, SegmentReport):
+            _failed(self.report, job, outcome)
+            return
+        self.report.add(outcome)
+        logger.info(
+            "%s: segmented (%d of %d, %d left)", job.image.name, position, total, total - position
+        )
+
+    def _kept(self, job: Job, previous: dict[str, dict[str, Any]]) -> bool:
+        """With ``--skip-existing``: keep a loadable earlier output (its rows re-read from it)."""
+        target = segmentation_path(job.out_dir, job.image)
+        if not target.is_file():
+            return False
+        try:
+            existing = load_volume(target)
+        except LivianetError as exc:
+            logger.warning("%s: existing output cannot be read (%s): segmenting again", target, exc)
+            return False
+        image_name = _image_name(job, self.out_dir)
+        labels = np.asarray(existing.data).astype(np.int64)
+        num_classes = self.segmenter.num_classes
+        self.report.outputs.append(target)
+        self.report.volume_rows.append(
+            _volume_row(image_name, labels, existing, self.names, num_classes)
+        )
+        self.report.scans.append(
+            previous.get(image_name)
+            or {
+                "image": image_name,
+                "input": str(job.image),
+                "segmentation": target.relative_to(self.out_dir).as_posix(),
+                "warnings": [],
+            }
+        )
+        logger.info("%s: kept the existing %s", job.image.name, target.name)
+        return True
+
+
+def _failed(report: SegmentReport, job: Job, exc: LivianetError | OSError) -> None:
+    """One scan's failure, logged and listed; the batch goes on."""
+    message = str(exc) if isinstance(exc, LivianetError) else os_error_message(exc)
+    logger.error("%s: not segmented: %s", job.image, message)
+    report.failures.append({"input": str(job.image), "error": message})
+
+
+def _image_name(job: Job, out_dir: Path) -> str:
+    """The ``image`` column: the input's name, with its folder when outputs mirror folders."""
+    relative = (job.out_dir / job.image.name).relative_to(out_dir)
+    return relative.as_posix()
+
+
+def _write_maps(
+    job: Job, result: SegmentationResult, num_classes: int, codes: dict[int, int] | None
+) -> list[Path]:
+    """The label map (in the original ``codes`` when given), then each structure's probabilities."""
+    labels = original_codes(result.labels, codes) if codes is not None else result.labels
+    target = segmentation_path(job.out_dir, job.image)
+    written = [save_volume(labels, target, result.source, kind="label")]
+    if result.probabilities is not None:
+        for k in range(1, num_classes):
+            target = probability_path(job.out_dir, job.image, k)
+            written.append(save_volume(result.probabilities[k], target, result.source, kind="prob"))
+    return written
+
+
+def _volume_row(
+    image_name: str,
+    labels: np.ndarray,
+    grid: Volume,
+    names: dict[int, str] | None,
+    num_classes: int,
+) -> dict[str, Any]:
+    voxel_mm3 = float(np.prod(grid.spacing))
+    counts = label_counts(labels, num_classes)
+    row: dict[str, Any] = {"image": image_name}
+    for k in range(1, num_classes):
+        row[f"{label_name(names, k)}_mm3"] = float(counts[k]) * voxel_mm3
+    return row
+
+
+def _metrics(result: SegmentationResult, reference: Volume, num_classes: int) -> PerLabel:
+    """Each structure's agreement with the reference label map (which must share the scan's grid)."""
+    from livianet.evaluation import metrics_per_label
+
+    check_same_grid(result.source, reference, "reference")
+    return metrics_per_label(
+        result.labels, reference.data, result.source.spacing, labels=list(range(1, num_classes))
+    )
+
+
+def _metric_rows(
+    image_name: str, per_label: PerLabel, names: dict[int, str] | None
+) -> list[dict[str, Any]]:
+    return [
+        {"image": image_name, "label": k, "name": label_name(names, k), **values}
+        for k, values in per_label.items()
+    ]
+
+
+def _snapshot(
+    job: Job,
+    result: SegmentationResult,
+    reference: Volume | None,
+    names: dict[int, str] | None,
+    num_classes: int,
+) -> Path:
+    from livianet.reporting import save_snapshot
+
+    path = job.out_dir / f"Snapshot_{strip_volume_suffix(job.image.name)}.png"
+    return save_snapshot(
+        result.source.channels[0],
+        result.labels,
+        path,
+        spacing=result.source.spacing,
+        names=names,
+        title=job.image.name,
+        num_classes=num_classes,
+        reference=reference.data if reference is not None else None,
+    )
+
+
+def _mosaic(job: Job, result: SegmentationResult, names: dict[int, str] | None) -> Path | None:
+    """The report's thumbnail: three planes through the structures, L and R marked."""
+    from livianet.reporting import save_mosaic
+
+    path = job.out_dir / f"Mosaic_{strip_volume_suffix(job.image.name)}.png"
+    try:
+        return save_mosaic(result.source.channels[0], result.labels, result.affine, path, names)
+    except (ValueError, OSError) as exc:  # a picture must never cost the segmentation
+        logger.warning("%s: no mosaic for the report (%s)", job.image.name, exc)
+        return None
+
+
+def _manifest_entry(
+    job: Job,
+    image_name: str,
+    result: SegmentationResult,
+    num_classes: int,
+    *,
+    files: dict[str, Path | None],
+    out_dir: Path,
+    metrics: PerLabel,
+) -> dict[str, Any]:
+    """The scan's entry in ``segmentation.json``: its files (relative), grid, volumes, warnings."""
+    relative = {key: p.relative_to(out_dir).as_posix() if p else None for key, p in files.items()}
+    summary = {str(k): {"dice": v["dice"], "hd95_mm": v["hd95_mm"]} for k, v in metrics.items()}
+    return {
+        "image": image_name,
+        "input": str(job.image),
+        **relative,
+        "geometry": result.geometry.as_dict(),
+        "volumes_mm3": {
+            str(k): v for k, v in zip(range(1, num_classes), result.volumes.values(), strict=True)
+        },
+        "components": structure_components(result.labels, num_classes),
+        **({"metrics": summary} if summary else {}),
+        "warnings": list(result.warnings),
+    }
+
+
+def _gather(report: SegmentReport, is_main: bool) -> SegmentReport:
+    import torch.distributed as dist
+
+    parts: list[Any] = [None] * dist.get_world_size()
+    mine = (report.volume_rows, report.metric_rows, [str(p) for p in report.outputs], report.scans,
+            report.failures)  # fmt: skip
+    dist.all_gather_object(parts, mine)
+    merged = SegmentReport()
+    for volume_rows, metric_rows, outputs, scans, failures in parts:
+        merged.add(
+            SegmentReport([Path(p) for p in outputs], volume_rows, metric_rows, scans, failures)
+        )
+    return merged if is_main else report
+
+
+__all__ = ["SegmentOptions", "SegmentReport", "segment_files"]
