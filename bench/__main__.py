@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.bound_rows import bound_section
+from bench.cache_rows import cache_lines, cache_section
 from bench.cohort_rows import cohort_row
 from bench.common import (
     DEFAULT_DATA,
@@ -122,11 +123,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        choices=["geometry", "cohort"],
+        choices=["geometry", "cohort", "cache"],
         help="run one section alone: 'geometry' (the scan stored otherwise, and the built-in "
-        "model) or 'cohort' (one call over many scans)",
+        "model), 'cohort' (one call over many scans) or 'cache' (training memory against the "
+        "number of cases, with the preprocessed cache; results in cache.json by default)",
     )
     args = parser.parse_args(argv)
+    if args.only == "cache" and args.out == RESULTS / "results.json":
+        args.out = RESULTS / "cache.json"
     args.orientation = None if args.orientation.lower() == "none" else args.orientation.upper()
     # Absolute paths: livianet reads the folders of a training INI relative to the INI.
     args.out, args.data = args.out.resolve(), args.data.resolve()
@@ -288,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine_info(),
         "settings": {**settings, "quick": args.quick, "scan": args.scan, "data": str(args.data)},
     }
+    if args.only == "cache":
+        return cache_only(args, work, result, started)
     inputs = prepare_inputs(args, settings, work, result)
     if args.only == "geometry":
         print("geometry rows (the scan stored otherwise):", flush=True)
@@ -300,6 +306,18 @@ def main(argv: list[str] | None = None) -> int:
     else:
         all_rows(inputs, args, settings, result)
     return finish(result, args, started)
+
+
+def cache_only(args: argparse.Namespace, work: Path, result: dict[str, Any], started: float) -> int:
+    """The cache rows alone: they need no weights and no segmented scan."""
+    result["cache"] = cache_section(args.data, args.orientation, work / "cache", RESULTS)
+    result["total_seconds"] = time.perf_counter() - started
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2, default=str))
+    print("\n".join(["", *cache_lines(result["cache"])]))
+    print(f"\nresults: {args.out} ({result['total_seconds']:.0f} s in all)")
+    rows = result["cache"].get("memory", [])
+    return 1 if any(row.get("returncode") for row in rows) else 0
 
 
 def cohort(inputs: Inputs, args: argparse.Namespace, settings: dict[str, Any]) -> dict[str, Any]:

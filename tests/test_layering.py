@@ -17,10 +17,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "livianet"
 # packages of one layer may import each other as long as no cycle forms.
 LAYERS: list[set[str]] = [
     {"cli"},
-    {"demo"},
+    {"demo", "bids"},
     {"training"},
-    {"inference"},
-    {"data", "networks", "evaluation", "reporting"},
+    {"inference", "cache"},
+    {"data", "networks", "evaluation", "reporting", "synthesis"},
     {"config", "io", "runtime"},
 ]
 # Modules at the top of the package sit below every layer and import only each other.

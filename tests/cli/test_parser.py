@@ -22,6 +22,9 @@ COMMANDS = (
     "export-weights",
     "report",
     "demo",
+    "synth",
+    "bids",
+    "cache",
 )
 
 

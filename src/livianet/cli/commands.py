@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from livianet.cli.bids_command import run_bids  # noqa: F401
+from livianet.cli.cache_command import run_cache  # noqa: F401
+from livianet.cli.synth_command import run_synth  # noqa: F401
 from livianet.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
@@ -47,6 +50,12 @@ def _legacy_resume(args: argparse.Namespace) -> Path | None:
     return Path(rest[0])
 
 
+def _jobs(jobs: int) -> int:
+    if jobs < 1:
+        raise ConfigError(f"--jobs {jobs}: expected a positive number of processes")
+    return jobs
+
+
 def run_train(args: argparse.Namespace) -> int:
     from livianet.config import load_training_config
 
@@ -55,7 +64,7 @@ def run_train(args: argparse.Namespace) -> int:
     if args.dry_run:
         from livianet.cli.dryrun import dry_run
 
-        text, problems = dry_run(config)
+        text, problems = dry_run(config, args.cache, _jobs(args.jobs))
         print(text)
         return 1 if problems else 0
     from livianet.training import TrainOptions, train
@@ -67,6 +76,8 @@ def run_train(args: argparse.Namespace) -> int:
         init_from=args.init_from,
         time_budget_s=args.minutes * 60 if args.minutes else None,
         label_names=_names(args.names),
+        cache=args.cache,
+        jobs=_jobs(args.jobs),
     )
     from livianet.runtime import distributed
 

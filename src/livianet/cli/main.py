@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from livianet.cli import commands
 
     handler = getattr(commands, f"run_{args.command.replace('-', '_')}")
-    if args.command in ("train", "segment", "demo"):
+    if args.command in ("train", "segment", "demo", "bids"):
         from livianet.runtime import keep_freed_memory
 
         keep_freed_memory()

@@ -10,6 +10,9 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from livianet.cli.bids_command import add_bids_parser
+from livianet.cli.cache_command import add_cache_parser
+from livianet.cli.synth_command import add_synth_parser
 from livianet.version import __version__
 
 if TYPE_CHECKING:
@@ -38,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
         _export_weights_parser,
         _report_parser,
         _demo_parser,
+        add_synth_parser,
+        add_bids_parser,
+        add_cache_parser,
     ):
         add_command(commands)
     return parser
@@ -122,6 +128,20 @@ def _train_parser(commands: Commands) -> None:
         type=float,
         default=None,
         help="stop after the epoch that reaches this training time",
+    )
+    train.add_argument(
+        "--cache",
+        type=Path,
+        metavar="DIR",
+        help="the folder of preprocessed cases (default: the config's cacheFolder, else cache/ in "
+        "the run folder); runs that share one preprocess each case once",
+    )
+    train.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="processes that preprocess cases into the cache (default 1)",
     )
     _add_runtime(train)
 

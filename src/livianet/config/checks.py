@@ -94,3 +94,64 @@ def check_training(where: str, training: dict[str, Any], model: ModelConfig) -> 
         )
     if training["precision"] == "fp16":
         logger.info("precision fp16 applies on CUDA; CPU runs use bf16 or float32")
+
+
+def _code_collision(groups: tuple[tuple[int, ...], ...]) -> tuple[int, int, int] | None:
+    """``(code, first group, second group)`` (1-based) for the first code given twice."""
+    seen: dict[int, int] = {}
+    for position, group in enumerate(groups, start=1):
+        for code in group:
+            if code in seen:
+                return code, seen[code], position
+            seen[code] = position
+    return None
+
+
+def check_synthesis(where: str, values: dict[str, Any], num_classes: int, has_images: bool) -> None:
+    """``[Label Maps]`` against itself, the network's classes and the real images beside it."""
+    classes = values["class_codes"]
+    if len(classes) != num_classes - 1:
+        raise ConfigError(
+            f"{where} labelClasses: {len(classes)} entries, expected n_classes - 1 = "
+            f"{num_classes - 1} (the codes of classes 1..{num_classes - 1})"
+        )
+    if any(0 in group for group in classes):
+        raise ConfigError(
+            f"{where} labelClasses: code 0 is the background, not a class; list the codes of "
+            f"classes 1..{num_classes - 1}"
+        )
+    for key, groups, what in (
+        ("labelClasses", classes, "class"),
+        ("generationClasses", values["generation_classes"], "group"),
+    ):
+        collision = _code_collision(groups)
+        if collision is not None:
+            code, first, second = collision
+            raise ConfigError(
+                f"{where} {key}: code {code} is in {what} {first} and {what} {second}; "
+                "each code may be given once"
+            )
+    pairs = values["label_pairs"]
+    if any(min(p) < 1 or max(p) >= num_classes for p in pairs):
+        raise ConfigError(
+            f"{where} labelPairs = {[list(p) for p in pairs]}: expected classes 1..{num_classes - 1}"
+        )
+    if pairs and not values["flip"]:
+        raise ConfigError(f"{where} labelPairs: needs flipLeftRight = 1")
+    train, held_out = values["train_indexes"], values["validation_indexes"]
+    both = sorted(set(train or ()) & set(held_out))
+    if both:
+        raise ConfigError(
+            f"{where}: maps {both} are in both indexesForTraining and indexesForValidation"
+        )
+    share = values["share"]
+    if not has_images and share < 1:
+        raise ConfigError(
+            f"{where} syntheticShare = {share:g}: there is no [Training Images] to draw the other "
+            f"{1 - share:.0%} of each batch from; set syntheticShare = 1"
+        )
+    if not has_images and values["t1_share"] > 0:
+        raise ConfigError(
+            f"{where} t1Share = {values['t1_share']:g}: T1-like priors are estimated from the real "
+            "training scans of [Training Images], and there are none; set t1Share = 0"
+        )

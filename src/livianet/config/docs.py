@@ -35,6 +35,11 @@ SECTION_NOTES = {
     ck.SEGMENTATION_IMAGES: (
         "Segmentation INI, required (its only section). A training INI may carry it too."
     ),
+    ck.LABEL_MAPS: (
+        "Training INI, optional. Training images drawn from label maps, randomised at every "
+        "patch (see [docs/synthesis.md](synthesis.md)); `livianet synth CONFIG --out DIR` "
+        "writes a few."
+    ),
 }
 
 INTRO = """\

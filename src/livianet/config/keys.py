@@ -21,7 +21,8 @@ ARCHITECTURE = "CNN_Architecture"
 TRAINING = "Training Parameters"
 TRAINING_IMAGES = "Training Images"
 SEGMENTATION_IMAGES = "Segmentation Images"
-SECTIONS = (GENERAL, ARCHITECTURE, TRAINING, TRAINING_IMAGES, SEGMENTATION_IMAGES)
+LABEL_MAPS = "Label Maps"
+SECTIONS = (GENERAL, ARCHITECTURE, TRAINING, TRAINING_IMAGES, SEGMENTATION_IMAGES, LABEL_MAPS)
 
 ACTIVATIONS = v.choice(
     {0: "linear", 1: "relu", 2: "prelu", 3: "leaky_relu"},
@@ -179,6 +180,219 @@ def _data_keys(section: str, indexes: tuple[Key, ...]) -> tuple[Key, ...]:
             "ignored",
         ),
         *indexes,
+    )
+
+
+def _label_map_keys() -> tuple[Key, ...]:
+    """``[Label Maps]``: training images drawn from label maps (domain randomisation)."""
+    m = LABEL_MAPS
+    return (
+        Key(
+            m,
+            "labelMapsFolder",
+            "map_folders",
+            v.path_list,
+            REQUIRED,
+            "Folder of label maps (NIfTI or MGZ, integer codes such as FreeSurfer's); a JSON list "
+            "of folders pools them. Maps are numbered by sorted position, folder after folder.",
+            "new",
+        ),
+        Key(
+            m,
+            "labelClasses",
+            "class_codes",
+            v.code_groups,
+            REQUIRED,
+            "The codes of model classes 1, 2, ...: entry k is class k+1's code, or a list of codes "
+            "merged into it; `n_classes - 1` entries. `[10, 11, 12, 13, 49, 50, 51, 52]`: "
+            "FreeSurfer's left and right thalamus, caudate, putamen, pallidum as classes 1-8. "
+            "Every other code is background for the loss but keeps its own intensity.",
+            "new",
+        ),
+        Key(
+            m,
+            "generationClasses",
+            "generation_classes",
+            v.code_groups,
+            (),
+            "Groups of codes that share one intensity in each synthetic image (SynthSeg's "
+            "generation classes), e.g. `[[2, 41], [3, 42]]`; a code in no group has its own.",
+            "new",
+        ),
+        Key(
+            m,
+            "indexesForTraining",
+            "train_indexes",
+            v.optional_int_list(0),
+            None,
+            "Positions of the maps that training patches are drawn from; not given: every map "
+            "not in `indexesForValidation`.",
+            "new",
+        ),
+        Key(
+            m,
+            "indexesForValidation",
+            "validation_indexes",
+            v.int_list(0),
+            (),
+            "Positions of held-out maps, rendered with fixed seeds as validation cases.",
+            "new",
+        ),
+        Key(
+            m,
+            "roiCodes",
+            "roi_codes",
+            v.optional_codes,
+            None,
+            "Codes whose voxels form the ROI: z-score statistics and background patch centres "
+            "come from it, as from ROI masks; not given: every nonzero code (the whole head, as "
+            "a scan without ROI).",
+            "new",
+        ),
+        Key(
+            m,
+            "syntheticShare",
+            "share",
+            v.optional_number(0.0, 1.0),
+            None,
+            "Share of synthetic patches in each batch; not given: 1 without [Training Images], "
+            "0.5 with.",
+            "new",
+        ),
+        Key(
+            m,
+            "t1Share",
+            "t1_share",
+            v.number(0.0, 1.0),
+            0.0,
+            "Share of synthetic patches whose intensities follow T1-like priors, estimated from "
+            "the real training scans of [Training Images]; the others draw every intensity at "
+            "random.",
+            "new",
+        ),
+        Key(
+            m,
+            "skullStrippedShare",
+            "skull_stripped_share",
+            v.number(0.0, 1.0),
+            0.0,
+            "Share of synthetic patches set to 0 outside the ROI, as brain-extracted scans.",
+            "new",
+        ),
+        Key(
+            m,
+            "flipLeftRight",
+            "flip",
+            v.flag,
+            False,
+            "1: mirror patches left-right (probability 0.5), swapping `labelPairs`.",
+            "new",
+        ),
+        Key(
+            m,
+            "labelPairs",
+            "label_pairs",
+            v.label_pairs,
+            (),
+            "Left/right class pairs swapped by a flip, e.g. `[[1, 5], [2, 6], [3, 7], [4, 8]]`.",
+            "new",
+        ),
+        Key(
+            m,
+            "synthRotation",
+            "rotation_deg",
+            v.number(0.0, 180.0),
+            15.0,
+            "Largest rotation about each axis, degrees.",
+            "new",
+        ),
+        Key(
+            m,
+            "synthScaling",
+            "scaling",
+            v.number(0.0, 0.5),
+            0.2,
+            "Largest relative change of size per axis.",
+            "new",
+        ),
+        Key(m, "synthShear", "shear", v.number(0.0, 0.5), 0.012, "Largest shear.", "new"),
+        Key(
+            m,
+            "synthElastic",
+            "elastic_mm",
+            v.number(0.0, 20.0),
+            3.0,
+            "Largest SD (mm) of a smooth elastic displacement: random vectors on a 24 mm grid, "
+            "interpolated.",
+            "new",
+        ),
+        Key(
+            m,
+            "synthMeans",
+            "means",
+            v.number_range(0.0, 1000.0),
+            (25.0, 225.0),
+            "`[low, high]` of each generation class's random mean intensity (arbitrary units: "
+            "images are normalised afterwards as real scans are).",
+            "new",
+        ),
+        Key(
+            m,
+            "synthStds",
+            "stds",
+            v.number_range(0.0, 1000.0),
+            (5.0, 25.0),
+            "`[low, high]` of each generation class's random intensity SD.",
+            "new",
+        ),
+        Key(
+            m,
+            "synthBiasField",
+            "bias_field",
+            v.number(0.0, 2.0),
+            0.5,
+            "Largest SD of a smooth log bias field (control points 48 mm apart).",
+            "new",
+        ),
+        Key(
+            m,
+            "synthGamma",
+            "gamma",
+            v.number(0.0, 2.0),
+            0.5,
+            "Random contrast: gamma = exp(U(-g, g)).",
+            "new",
+        ),
+        Key(
+            m,
+            "synthNoise",
+            "noise",
+            v.number(0.0, 100.0),
+            5.0,
+            "Largest Gaussian noise SD (units of `synthMeans`), added at the simulated "
+            "acquisition's resolution.",
+            "new",
+        ),
+        Key(
+            m,
+            "synthMaxVoxelSize",
+            "max_voxel_size",
+            v.number(0.0, 20.0),
+            4.0,
+            "Largest isotropic voxel size (mm) of a simulated acquisition (blurred, "
+            "down-sampled and brought back to the model's grid).",
+            "new",
+        ),
+        Key(
+            m,
+            "synthMaxSliceSpacing",
+            "max_slice_spacing",
+            v.number(0.0, 20.0),
+            8.0,
+            "Largest slice spacing (mm) of a simulated acquisition with thick slices along one "
+            "random axis.",
+            "new",
+        ),
     )
 
 
@@ -706,6 +920,40 @@ KEYS: tuple[Key, ...] = (
         "Keep each class's largest connected component in validation and segmentation outputs.",
         "new",
     ),
+    Key(
+        TRAINING,
+        "cache",
+        "cache",
+        v.flag,
+        True,
+        "Preprocess each case once (model grid, normalisation, cut to what training reads) into a "
+        "cache folder and read patches from it through memory maps, so memory stays flat however "
+        "many cases there are; `0`: hold every case in memory instead.",
+        "new",
+    ),
+    Key(
+        TRAINING,
+        "cacheFolder",
+        "cache_folder",
+        v.path_or_none,
+        None,
+        "Where the cache lives; not given: `cache` in the run folder. Runs (and `livianet cache`) "
+        "that share a folder preprocess each case once; relative paths resolve against the config's "
+        "folder. `--cache DIR` overrides it.",
+        "new",
+    ),
+    Key(
+        TRAINING,
+        "cacheDtype",
+        "cache_dtype",
+        v.choice(
+            {}, {"float32": "float32", "fp32": "float32", "float16": "float16", "fp16": "float16"}
+        ),
+        "float32",
+        "Type of the cached images: `float32` trains on exactly the in-memory patches; `float16` "
+        "halves the cache (patches within float16's rounding of them).",
+        "new",
+    ),
     # --- data ---
     *_data_keys(
         TRAINING_IMAGES,
@@ -750,6 +998,7 @@ KEYS: tuple[Key, ...] = (
             ),
         ),
     ),
+    *_label_map_keys(),
 )
 
 # Other spellings accepted for a key: (section, alias as written) -> key name.

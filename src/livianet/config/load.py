@@ -13,14 +13,21 @@ from pathlib import Path
 from typing import Any
 
 from livianet.config import keys as ck
-from livianet.config.checks import check_pretrained, check_training, count_conv_layers
+from livianet.config.checks import (
+    check_pretrained,
+    check_synthesis,
+    check_training,
+    count_conv_layers,
+)
 from livianet.config.ini import read_ini, section_values
 from livianet.config.schema import (
     AugmentConfig,
+    CacheConfig,
     DataConfig,
     ModelConfig,
     OptimConfig,
     SegmentationConfig,
+    SynthesisConfig,
     TrainConfig,
     TrainingConfig,
     TransferConfig,
@@ -135,8 +142,49 @@ def _train_config(
     )
 
 
+def _training_images(
+    file: Path, sections: dict, label_maps: bool, label_maps_only: bool, root: Path | None
+) -> tuple[DataConfig, dict[str, Any]]:
+    """``[Training Images]``, or no images at all for an INI that draws them from label maps."""
+    if ck.TRAINING_IMAGES not in sections and label_maps and label_maps_only:
+        return DataConfig((), None, None), {"train_indexes": (), "validation_indexes": ()}
+    if ck.TRAINING_IMAGES not in sections and label_maps:
+        raise ConfigError(
+            f"{file}: missing section [{ck.TRAINING_IMAGES}]; training from [{ck.LABEL_MAPS}] "
+            "alone is not part of `livianet train` yet (`livianet synth` renders the maps)"
+        )
+    images = section_values(file, sections, ck.TRAINING_IMAGES, required=True)
+    assert images is not None
+    data = _data_config(file, ck.TRAINING_IMAGES, images, root)
+    if data.label_folder is None:
+        raise ConfigError(
+            f"{file} [{ck.TRAINING_IMAGES}] GroundTruthFolder: training needs a folder of label maps"
+        )
+    return data, images
+
+
+def _synthesis_config(
+    file: Path, values: dict[str, Any] | None, num_classes: int, has_images: bool, root: Path | None
+) -> SynthesisConfig | None:
+    if values is None:
+        return None
+    where = f"{file} [{ck.LABEL_MAPS}]"
+    folders = values["map_folders"]
+    if not folders:
+        raise ConfigError(f"{where} labelMapsFolder: expected a folder of label maps")
+    share = values["share"] if values["share"] is not None else 0.5 if has_images else 1.0
+    check_synthesis(where, {**values, "share": share}, num_classes, has_images)
+    fields = {k: v for k, v in values.items() if k != "map_folders"}
+    return SynthesisConfig(
+        **{**fields, "share": share},
+        map_folders=tuple(_resolve_folder(file, p, root) for p in folders),  # type: ignore[misc]
+    )
+
+
 def load_training_config(
-    path: str | os.PathLike[str], data_root: str | os.PathLike[str] | None = None
+    path: str | os.PathLike[str],
+    data_root: str | os.PathLike[str] | None = None,
+    label_maps_only: bool = False,
 ) -> TrainingConfig:
     """Parse a training INI (original keys and livianet's additions).
 
@@ -144,6 +192,8 @@ def load_training_config(
         path: the INI file.
         data_root: when given, each data folder is looked up under it by its
             last folder name (``MR``, ``Label``, ``ROI``).
+        label_maps_only: accept an INI without ``[Training Images]`` when it has
+            ``[Label Maps]`` (its config then holds no image folders).
     """
     file = Path(path)
     root = Path(data_root) if data_root is not None else None
@@ -153,15 +203,14 @@ def load_training_config(
     training = section_values(file, sections, ck.TRAINING, required=False)
     if training is None:
         training = section_values(file, {ck.TRAINING: {}}, ck.TRAINING, required=True)
-    images = section_values(file, sections, ck.TRAINING_IMAGES, required=True)
-    assert general is not None and arch is not None and images is not None and training is not None
-    data = _data_config(file, ck.TRAINING_IMAGES, images, root)
-    if data.label_folder is None:
-        raise ConfigError(
-            f"{file} [{ck.TRAINING_IMAGES}] GroundTruthFolder: training needs a folder of label maps"
-        )
-    model = _model_config(file, arch, training, in_channels=len(data.image_folders))
+    label_maps = section_values(file, sections, ck.LABEL_MAPS, required=False)
+    assert general is not None and arch is not None and training is not None
+    data, images = _training_images(file, sections, label_maps is not None, label_maps_only, root)
+    model = _model_config(file, arch, training, in_channels=max(len(data.image_folders), 1))
     train = _train_config(file, general, training, model)
+    synthesis = _synthesis_config(
+        file, label_maps, model.num_classes, bool(data.image_folders), root
+    )
     weights_folder = (
         _resolve_folder(file, arch["weights_folder"], None)
         if model.conv_init == "pretrained"
@@ -194,7 +243,19 @@ def load_training_config(
         train_indexes=images["train_indexes"],
         validation_indexes=images["validation_indexes"],
         segmentation=segmentation,
+        synthesis=synthesis,
+        cache=_cache_config(file, training),
     )
+
+
+def _cache_config(file: Path, training: dict[str, Any]) -> CacheConfig | None:
+    """The cache keys; None when they are all at their defaults (the checkpoint then stores none)."""
+    settings = CacheConfig(
+        enabled=training["cache"],
+        folder=_resolve_folder(file, training["cache_folder"], None),
+        dtype=training["cache_dtype"],
+    )
+    return None if settings == CacheConfig() else settings
 
 
 def load_segmentation_config(

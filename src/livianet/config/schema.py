@@ -206,10 +206,63 @@ class TrainingConfig:
     train_indexes: tuple[int, ...]
     validation_indexes: tuple[int, ...]
     segmentation: SegmentationConfig | None = None
+    # [Label Maps]; left out of to_plain when absent, so runs without it store what they did
+    synthesis: SynthesisConfig | None = field(default=None, metadata={"omit_if_none": True})
+    # cache, cacheFolder, cacheDtype; None: the defaults (left out of to_plain, as above)
+    cache: CacheConfig | None = field(default=None, metadata={"omit_if_none": True})
 
     @property
     def run_dir(self) -> Path:
         return self.output_root / self.folder_name
+
+    @property
+    def cache_settings(self) -> CacheConfig:
+        return self.cache or CacheConfig()
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    """Where training's preprocessed cases live (``livianet.cache``), and in what form."""
+
+    enabled: bool = True  # False: every case held in memory (livianet before the cache)
+    folder: Path | None = None  # None: ``cache`` in the run folder
+    dtype: str = "float32"  # of the cached images: float32 or float16
+
+
+@dataclass(frozen=True)
+class SynthesisConfig:
+    """Training images drawn from label maps (``[Label Maps]``): which maps, which codes, how random.
+
+    Ranges follow SynthSeg's (Billot et al., MedIA 2023); intensities are in arbitrary units
+    (``means``), normalised afterwards as real scans are.
+    """
+
+    map_folders: tuple[Path, ...]
+    class_codes: tuple[tuple[int, ...], ...]  # entry k - 1: the codes of model class k
+    train_indexes: tuple[int, ...] | None = None  # None: every map not held out for validation
+    validation_indexes: tuple[int, ...] = ()
+    generation_classes: tuple[tuple[int, ...], ...] = ()  # codes that share one intensity
+    roi_codes: tuple[int, ...] | None = None  # None: every nonzero code
+    share: float = 1.0  # of the patches in each batch
+    t1_share: float = 0.0  # of the synthetic patches: T1-like priors instead of random intensities
+    skull_stripped_share: float = 0.0  # of the synthetic patches: zero outside the ROI
+    flip: bool = False
+    label_pairs: tuple[tuple[int, int], ...] = ()  # class pairs swapped by a left-right flip
+    rotation_deg: float = 15.0
+    scaling: float = 0.2
+    shear: float = 0.012
+    elastic_mm: float = 3.0  # largest SD of the smooth displacement's control points
+    means: tuple[float, float] = (25.0, 225.0)
+    stds: tuple[float, float] = (5.0, 25.0)
+    bias_field: float = 0.5  # largest SD of the log bias field's control points
+    gamma: float = 0.5  # gamma = exp(U(-g, g))
+    noise: float = 5.0  # largest noise SD, in the units of ``means``
+    max_voxel_size: float = 4.0  # mm, isotropic acquisitions
+    max_slice_spacing: float = 8.0  # mm, along one random axis
+
+    @property
+    def class_of_code(self) -> dict[int, int]:
+        return {code: k for k, codes in enumerate(self.class_codes, start=1) for code in codes}
 
 
 @dataclass(frozen=True)
@@ -224,7 +277,11 @@ class SegmentationConfig:
 def to_plain(value: Any) -> Any:
     """Dataclasses, paths and tuples as plain JSON-able types (for checkpoints and logs)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {
+            f.name: to_plain(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if not (f.metadata.get("omit_if_none") and getattr(value, f.name) is None)
+        }
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, (list, tuple)):

@@ -306,3 +306,66 @@ def axis_codes_or_none(raw: str) -> str | None:
     if value.lower() in ("", "[]", "none", "null", "unknown"):
         return None
     return check_axis_codes(value)
+
+
+def code_groups(raw: str) -> tuple[tuple[int, ...], ...]:
+    """Groups of label codes: ``[10, [11, 12]]`` is ``((10,), (11, 12))``; a bare code is a group of one."""
+    value = json_or_text(raw)
+    if value in ("", None):
+        return ()
+    ok = isinstance(value, list) and all(
+        (_is_int(g) and g >= 0)
+        or (isinstance(g, list) and g and all(_is_int(c) and c >= 0 for c in g))
+        for g in value
+    )
+    if not ok:
+        raise ValueProblem(
+            "expected a list of label codes or lists of codes such as [10, 11, [12, 13]]"
+        )
+    groups = tuple(tuple(g) if isinstance(g, list) else (g,) for g in value)
+    _check_max([c for g in groups for c in g])
+    return groups
+
+
+def optional_codes(raw: str) -> tuple[int, ...] | None:
+    """Label codes such as ``[2, 3, 41, 42]``; empty or ``none`` means not given."""
+    if raw.strip().lower() in ("", "none", "null", "[]"):
+        return None
+    return int_list(0, allow_empty=False)(raw)
+
+
+def optional_int_list(minimum: int = 0) -> Parser:
+    plain = int_list(minimum)
+
+    def parse(raw: str) -> tuple[int, ...] | None:
+        if raw.strip().lower() in ("", "none", "null", "all"):
+            return None
+        return plain(raw)
+
+    return parse
+
+
+def optional_number(minimum: float, maximum: float) -> Parser:
+    plain = number(minimum, maximum)
+
+    def parse(raw: str) -> float | None:
+        if raw.strip().lower() in ("", "none", "null"):
+            return None
+        return plain(raw)
+
+    return parse
+
+
+def number_range(minimum: float, maximum: float) -> Parser:
+    """``[low, high]`` with ``minimum <= low <= high <= maximum``."""
+    plain = number_list(minimum, maximum)
+
+    def parse(raw: str) -> tuple[float, float]:
+        value = plain(raw)
+        if len(value) != 2 or value[0] > value[1]:
+            raise ValueProblem(
+                f"expected [low, high] with {minimum:g} <= low <= high <= {maximum:g}"
+            )
+        return (value[0], value[1])
+
+    return parse

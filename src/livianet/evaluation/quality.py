@@ -5,7 +5,10 @@ rules are tested on hand-made manifests. A scan is flagged when any structure's 
 from the run's other scans or outside the model's training range, when a left/right pair is
 strongly asymmetric, when a structure is missing or split into several large pieces, or when
 the segmentation recorded a warning (geometry, intensities); a scan that failed is flagged too.
-The reports show the result (:mod:`livianet.reporting`); ``qc.csv`` is :func:`qc_rows`.
+A scan whose brain was extracted (its entry holds ``tiv_mm3``) is flagged when the mask's volume
+is implausible for an adult head or structures reach the mask's edge (:func:`brain_mask_reasons`);
+one where extraction found no brain carries that warning. The reports show the result
+(:mod:`livianet.reporting`); ``qc.csv`` is :func:`qc_rows`.
 
 To add a flag: give its limit a field in :class:`Thresholds` (and a line in ``describe``), the
 figure it reads a field in :class:`StructureQC` (filled in ``_structure``), and write one rule
@@ -40,6 +43,14 @@ ASYMMETRY_LIMIT = 0.25
 # A structure whose largest connected piece holds less than this share of its volume is split
 # into several large pieces (specks of a few voxels leave the share near 1).
 LARGEST_PIECE_MIN = 0.80
+# An extracted brain mask's volume (intracranial volume, CSF included): adults lie within
+# about 1,100-1,900 cm3 (women to men, 2 SD); outside these limits the mask is wrong (a crop,
+# a missed part, skull taken in) or the scan is not an adult head.
+BRAIN_VOLUME_MIN_CM3 = 800.0
+BRAIN_VOLUME_MAX_CM3 = 2300.0
+# Labels are kept inside the mask: a structure with more voxels than this on the mask's edge
+# is cut by it (the four deep structures lie centimetres inside a good brain mask).
+EDGE_VOXELS_MAX = 0
 
 _MAD_TO_SD = 1.4826  # MAD x this estimates the SD of normally distributed values
 
@@ -54,6 +65,9 @@ class Thresholds:
     training_margin: float = TRAINING_MARGIN
     asymmetry_limit: float = ASYMMETRY_LIMIT
     largest_piece_min: float = LARGEST_PIECE_MIN
+    brain_volume_min_cm3: float = BRAIN_VOLUME_MIN_CM3
+    brain_volume_max_cm3: float = BRAIN_VOLUME_MAX_CM3
+    edge_voxels_max: int = EDGE_VOXELS_MAX
 
     def describe(self) -> list[str]:
         """The rules in words, for the report."""
@@ -67,7 +81,11 @@ class Thresholds:
             "structure missing (volume 0)",
             f"structure split: its largest connected piece holds < {self.largest_piece_min:.0%}"
             " of its volume",
-            "any warning recorded by the segmentation (geometry, intensities), and failures",
+            f"extracted brain mask of under {fmt(self.brain_volume_min_cm3)} or over"
+            f" {fmt(self.brain_volume_max_cm3)} cm³ (implausible for an adult head), or a"
+            f" structure with more than {self.edge_voxels_max} labelled voxels on the mask's edge",
+            "any warning recorded by the segmentation (geometry, intensities, no brain found),"
+            " and failures",
         ]
 
 
@@ -187,6 +205,7 @@ def assess(manifest: Mapping[str, Any], thresholds: Thresholds | None = None) ->
             result.structures.append(item)
         for first, second in pairs:
             result.pairs.append(_pair(scan, first, second, names, limits, result.reasons))
+        result.reasons += brain_mask_reasons(scan, names, limits)
         _warnings(scan, result)
         results.append(result)
     for failure in manifest.get("failures") or []:
@@ -384,6 +403,36 @@ def _pair(
             f" {_name(names, second)} {fmt(b)} mm³; limit {limits.asymmetry_limit:.0%})"
         )
     return pair
+
+
+def brain_mask_reasons(
+    scan: Mapping[str, Any], names: Mapping[int, str], limits: Thresholds
+) -> list[str]:
+    """Why a scan's extracted brain mask looks wrong: its volume, structures cut at its edge.
+
+    >>> brain_mask_reasons({"tiv_mm3": 650e3, "labels_on_brain_edge": {"2": 40}}, {2: "Left-Caudate"}, Thresholds())[1]
+    "Left-Caudate: 40 labelled voxels on the brain mask's edge (limit 0): the mask may cut it"
+    """
+    tiv = as_float(scan.get("tiv_mm3"))
+    if tiv is None:
+        return []  # no extraction: an ROI was given, or the model needs none
+    reasons = []
+    cm3 = tiv / 1000
+    if not limits.brain_volume_min_cm3 <= cm3 <= limits.brain_volume_max_cm3:
+        reasons.append(
+            f"brain mask volume {fmt(cm3)} cm³ is implausible for an adult head (expected"
+            f" {fmt(limits.brain_volume_min_cm3)}–{fmt(limits.brain_volume_max_cm3)} cm³):"
+            " check the brain extraction"
+        )
+    edge = scan.get("labels_on_brain_edge") or {}
+    for key, count in edge.items() if isinstance(edge, Mapping) else ():
+        voxels = as_float(count)
+        if _is_label(key) and voxels is not None and voxels > limits.edge_voxels_max:
+            reasons.append(
+                f"{_name(dict(names), int(key))}: {voxels:.0f} labelled voxels on the brain mask's"
+                f" edge (limit {limits.edge_voxels_max}): the mask may cut it"
+            )
+    return reasons
 
 
 def _warnings(scan: Mapping[str, Any], result: ScanQC) -> None:

@@ -5,13 +5,17 @@ Scans are read one ahead of the one being segmented and written one behind it
 keeps the CPU or GPU busy; under ``torchrun`` the
 list is split across processes and every scan is written exactly once. A scan
 that cannot be read or segmented is listed in ``failures.csv`` and the batch
-goes on; ``--skip-existing`` keeps outputs that a previous run wrote.
+goes on; ``--skip-existing`` keeps outputs that a previous run wrote. A scan
+whose brain was extracted also gets ``BrainMask_<name>`` (and, with
+``--save-brain``, ``SkullStripped_<name>``), its intracranial volume in
+``volumes.csv`` and, with each structure's share of it, in the manifest.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +26,7 @@ from livianet.atomic import check_writable
 from livianet.data import CaseFiles, check_same_grid, label_counts, load_label
 from livianet.data.relabel import original_codes
 from livianet.errors import ConfigError, LivianetError, os_error_message
+from livianet.inference.brain import labels_on_edge, skull_stripped, volume_fractions
 from livianet.inference.inputs import as_volume
 from livianet.inference.jobs import Job, place_outputs
 from livianet.inference.pipeline import EXPECTED, WriteBehind, import_in_background, read_ahead
@@ -33,6 +38,7 @@ from livianet.io import (
     Volume,
     label_name,
     load_volume,
+    output_name,
     probability_path,
     save_volume,
     segmentation_path,
@@ -44,6 +50,8 @@ from livianet.runtime import distributed, release_freed_memory
 logger = logging.getLogger(__name__)
 
 PerLabel = dict[int, dict[str, float]]  # label -> metric name -> value
+# Told of each scan as it finishes (in the batch's thread): its report, or one with its failure.
+ScanDone = Callable[[Job, SegmentReport], None]
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,11 @@ class SegmentOptions:
     skip_existing: bool = False
     report: bool = True  # report.html, qc.csv and a mosaic per scan
     original_labels: bool = False  # write the labels' codes from before `livianet labels`
+    brain_extraction: bool = True  # scans without an ROI, for a model trained with ROI masks
+    brain_threshold: float = 0.5
+    brain_dilation: int = 0
+    save_brain: bool = False  # also write the skull-stripped T1 of extracted scans
+    run_files: bool = True  # volumes.csv, segmentation.json, report.html (livianet bids: its own)
 
 
 @dataclass
@@ -77,8 +90,13 @@ def segment_files(
     cases: list[CaseFiles],
     out_dir: Path,
     options: SegmentOptions,
+    on_scan: ScanDone | None = None,
 ) -> SegmentReport:
-    """Segment every case, writing outputs under ``out_dir``; this process's share under torchrun."""
+    """Segment every case, writing outputs under ``out_dir``; this process's share under torchrun.
+
+    ``on_scan`` is called with each scan of this process once its outputs are written (or it
+    failed): ``livianet bids`` puts them in place from there.
+    """
     members = checkpoints if isinstance(checkpoints, list) else [checkpoints]
     if options.report or options.snapshot:
         import_in_background()  # matplotlib and the reports, while the network loads and runs
@@ -89,6 +107,9 @@ def segment_files(
         tile=options.tile,
         batch_size=options.batch_size,
         largest_component=options.largest_component,
+        brain_extraction=options.brain_extraction,
+        brain_threshold=options.brain_threshold,
+        brain_dilation=options.brain_dilation,
     )
     info = distributed.init(segmenter.settings.device)
     check_writable(out_dir)
@@ -99,10 +120,10 @@ def segment_files(
             "labels made consecutive by `livianet labels`, which writes label_mapping.json, or "
             "name one with labelMapping in [Training Images])"
         )
-    batch = _Batch(segmenter, options, out_dir, names)
+    batch = _Batch(segmenter, options, out_dir, names, on_scan)
     batch.run(batch.still_to_do(distributed.shard(place_outputs(cases, out_dir), info)))
     report = _gather(batch.report, info.is_main) if info.enabled else batch.report
-    if info.is_main:
+    if info.is_main and options.run_files:
         write_run_files(
             report, out_dir, names, segmenter, members, options.report, options.original_labels
         )
@@ -118,8 +139,10 @@ class _Batch:
         options: SegmentOptions,
         out_dir: Path,
         names: dict[int, str] | None,
+        on_scan: ScanDone | None = None,
     ) -> None:
         self.segmenter = segmenter
+        self.on_scan = on_scan
         self.options = options
         self.out_dir = out_dir
         self.names = names
@@ -167,7 +190,7 @@ class _Batch:
                 orientation=options.orientation, resample=options.resample, force=options.force,
             )  # fmt: skip
         except EXPECTED as exc:
-            _failed(self.report, job, exc)
+            self._fail(job, exc)
             return None
         finally:
             release_freed_memory()  # the next scan's tiles differ: kept blocks would fragment
@@ -177,9 +200,11 @@ class _Batch:
         num_classes = self.segmenter.num_classes
         image_name = _image_name(job, self.out_dir)
         maps = _write_maps(job, result, num_classes, self.codes)
-        report = SegmentReport(outputs=maps)
+        brain = _write_brain(job, result, self.options.save_brain)
+        report = SegmentReport(outputs=maps + [p for p in brain.values() if p is not None])
+        tiv = result.brain_mask.volume_mm3 if result.brain_mask is not None else None
         report.volume_rows.append(
-            _volume_row(image_name, result.labels, result.source, self.names, num_classes)
+            _volume_row(image_name, result.labels, result.source, self.names, num_classes, tiv)
         )
         per_label: PerLabel = {}
         if loaded.reference is not None:
@@ -192,7 +217,7 @@ class _Batch:
         report.scans.append(
             _manifest_entry(
                 job, image_name, result, num_classes,
-                files={"segmentation": maps[0], "qa_picture": snapshot, "mosaic": mosaic},
+                files={"segmentation": maps[0], **brain, "qa_picture": snapshot, "mosaic": mosaic},
                 out_dir=self.out_dir, metrics=per_label,
             )
         )  # fmt: skip
@@ -203,12 +228,21 @@ class _Batch:
     ) -> None:
         """A scan's writing finished (in the batch's thread): its report added, or its failure."""
         if not isinstance(outcome, SegmentReport):
-            _failed(self.report, job, outcome)
+            self._fail(job, outcome)
             return
         self.report.add(outcome)
         logger.info(
             "%s: segmented (%d of %d, %d left)", job.image.name, position, total, total - position
         )
+        if self.on_scan is not None:
+            self.on_scan(job, outcome)
+
+    def _fail(self, job: Job, exc: LivianetError | OSError) -> None:
+        failure = SegmentReport()
+        _failed(failure, job, exc)
+        self.report.add(failure)
+        if self.on_scan is not None:
+            self.on_scan(job, failure)
 
     def _kept(self, job: Job, previous: dict[str, dict[str, Any]]) -> bool:
         """With ``--skip-existing``: keep a loadable earlier output (its rows re-read from it)."""
@@ -224,8 +258,9 @@ class _Batch:
         labels = np.asarray(existing.data).astype(np.int64)
         num_classes = self.segmenter.num_classes
         self.report.outputs.append(target)
+        tiv = (previous.get(image_name) or {}).get("tiv_mm3")
         self.report.volume_rows.append(
-            _volume_row(image_name, labels, existing, self.names, num_classes)
+            _volume_row(image_name, labels, existing, self.names, num_classes, tiv)
         )
         self.report.scans.append(
             previous.get(image_name)
@@ -267,18 +302,38 @@ def _write_maps(
     return written
 
 
+def _write_brain(job: Job, result: SegmentationResult, save_brain: bool) -> dict[str, Path | None]:
+    """An extracted scan's ``BrainMask_`` (uint8 labels) and, asked for, ``SkullStripped_`` T1."""
+    brain = result.brain_mask
+    if brain is None:
+        return {}
+    target = job.out_dir / output_name("BrainMask_", job.image)
+    written: dict[str, Path | None] = {
+        "brain_mask": save_volume(brain.mask.astype(np.uint8), target, result.source, kind="label")
+    }
+    if save_brain:
+        target = job.out_dir / output_name("SkullStripped_", job.image)
+        stripped = skull_stripped(np.asarray(result.source.data), brain.mask)
+        written["skull_stripped"] = save_volume(stripped, target, result.source)
+    return written
+
+
 def _volume_row(
     image_name: str,
     labels: np.ndarray,
     grid: Volume,
     names: dict[int, str] | None,
     num_classes: int,
+    tiv_mm3: float | None = None,
 ) -> dict[str, Any]:
+    """One scan's ``volumes.csv`` row: mm3 per structure, then the extracted brain's (TIV)."""
     voxel_mm3 = float(np.prod(grid.spacing))
     counts = label_counts(labels, num_classes)
     row: dict[str, Any] = {"image": image_name}
     for k in range(1, num_classes):
         row[f"{label_name(names, k)}_mm3"] = float(counts[k]) * voxel_mm3
+    if tiv_mm3 is not None:
+        row["TIV_mm3"] = tiv_mm3
     return row
 
 
@@ -328,8 +383,12 @@ def _mosaic(job: Job, result: SegmentationResult, names: dict[int, str] | None) 
     from livianet.reporting import save_mosaic
 
     path = job.out_dir / f"Mosaic_{strip_volume_suffix(job.image.name)}.png"
+    outline = result.brain_mask.mask if result.brain_mask is not None else None
     try:
-        return save_mosaic(result.source.channels[0], result.labels, result.affine, path, names)
+        return save_mosaic(
+            result.source.channels[0], result.labels, result.affine, path, names,
+            brain_mask=outline,
+        )  # fmt: skip
     except (ValueError, OSError) as exc:  # a picture must never cost the segmentation
         logger.warning("%s: no mosaic for the report (%s)", job.image.name, exc)
         return None
@@ -357,8 +416,25 @@ def _manifest_entry(
             str(k): v for k, v in zip(range(1, num_classes), result.volumes.values(), strict=True)
         },
         "components": structure_components(result.labels, num_classes),
+        **_brain_entry(result, num_classes),
         **({"metrics": summary} if summary else {}),
         "warnings": list(result.warnings),
+    }
+
+
+def _brain_entry(result: SegmentationResult, num_classes: int) -> dict[str, Any]:
+    """An extracted scan's TIV, each structure's fraction of it, and its labels on the mask's edge."""
+    brain = result.brain_mask
+    if brain is None:
+        return {}
+    tiv = brain.volume_mm3
+    volumes = dict(zip(range(1, num_classes), result.volumes.values(), strict=True))
+    return {
+        "tiv_mm3": tiv,
+        "volume_fractions_of_tiv": {str(k): v for k, v in volume_fractions(volumes, tiv).items()},
+        "labels_on_brain_edge": {
+            str(k): n for k, n in labels_on_edge(result.labels, brain.mask, num_classes).items()
+        },
     }
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from livianet.inference.brain import BrainMask
 from livianet.io import Volume
 
 
@@ -51,6 +52,8 @@ class SegmentationResult:
         geometry: the scan's grid and the model's.
         warnings: what the caller should know (geometry, intensities).
         source: the scan as read (its affine and header: outputs go on its grid).
+        brain_mask: the brain mask extracted for it and used as its ROI (None: an
+            ROI was given, the model needs none, or no brain was found).
     """
 
     labels: np.ndarray
@@ -60,6 +63,7 @@ class SegmentationResult:
     warnings: list[str]
     source: Volume
     label_names: dict[int, str] = field(default_factory=dict)
+    brain_mask: BrainMask | None = None
 
     @property
     def affine(self) -> np.ndarray:

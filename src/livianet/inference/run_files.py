@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from livianet.atomic import write_text_atomic
+from livianet.inference.brain import CITATION
 from livianet.inference.result import SegmentReport
 from livianet.io import write_csv, write_dseg
-from livianet.networks import Checkpoint
+from livianet.networks import Checkpoint, ModelMeta
 from livianet.version import __version__
 
 if TYPE_CHECKING:
@@ -61,23 +62,11 @@ def write_run_files(
         (out_dir / FAILURES).unlink()  # a rerun that fixed them leaves no stale list
     mapping = segmenter.members[0].meta.original_labels if original_labels else {}
     write_dseg(out_dir / "dseg.tsv", names, segmenter.num_classes, mapping)
-    meta = segmenter.members[0].meta
     manifest = {
         "livianet_version": __version__,
-        "model": {
-            "path": ", ".join(str(c.path) for c in checkpoints),
-            # a built-in model's terms of use travel with every result it makes
-            "licence": checkpoints[0].contents.licence,
-            "orientation": meta.orientation,
-            "spacing": list(meta.spacing) if meta.spacing else None,
-            "label_names": {str(k): v for k, v in (names or {}).items()},
-            "label_pairs": [list(p) for p in meta.label_pairs],
-            "training_volumes_mm3": {
-                str(k): {"min": v[0], "mean": v[1], "max": v[2]}
-                for k, v in meta.training_volumes.items()
-            }
-            or None,
-        },
+        "model": with_extractor(
+            model_summary(checkpoints, names, segmenter.members[0].meta), report.scans
+        ),
         "scans": sorted(report.scans, key=lambda s: s["image"]),
         "failures": report.failures,
     }
@@ -92,6 +81,34 @@ def write_run_files(
             logger.warning(
                 "no report.html (%s); rebuild it with `livianet report %s`", exc, out_dir
             )
+
+
+def model_summary(
+    checkpoints: list[Checkpoint], names: dict[int, str] | None, meta: ModelMeta
+) -> dict[str, Any]:
+    """The manifest's ``model``: what the reports and QC flags know of the model."""
+    return {
+        "path": ", ".join(str(c.path) for c in checkpoints),
+        # a built-in model's terms of use travel with every result it makes
+        "licence": checkpoints[0].contents.licence,
+        "orientation": meta.orientation,
+        "spacing": list(meta.spacing) if meta.spacing else None,
+        "label_names": {str(k): v for k, v in (names or {}).items()},
+        "label_pairs": [list(p) for p in meta.label_pairs],
+        "training_volumes_mm3": {
+            str(k): {"min": v[0], "mean": v[1], "max": v[2]}
+            for k, v in meta.training_volumes.items()
+        }
+        or None,
+    }
+
+
+def with_extractor(model: dict[str, Any], scans: list[dict[str, Any]]) -> dict[str, Any]:
+    """The model's summary, its terms citing the brain extractor when it made a scan's mask."""
+    if not any("tiv_mm3" in scan for scan in scans):
+        return model
+    licence = model.get("licence")
+    return {**model, "licence": f"{licence}; {CITATION}" if licence else CITATION}
 
 
 def _finite(value: Any) -> Any:

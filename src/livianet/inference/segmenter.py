@@ -13,10 +13,17 @@ Use (``tests/test_readme.py`` runs README.md's copy of this on a real model)::
     segmenter = Segmenter.from_checkpoint("model.pt")
     result = segmenter.segment("sub-01_T1w.nii.gz", roi="brain_mask.nii.gz")
     result.volumes["Left-Thalamus"], result.geometry.resampled
+
+A model trained with ROI masks (the built-in model) given a scan without one
+extracts the brain first (:mod:`livianet.inference.brain`, deepbet's networks,
+loaded once per segmenter) and uses the mask as the ROI; ``result.brain_mask``
+holds it. Where no brain is found, the scan is segmented as without extraction,
+with a warning.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Sequence
@@ -36,6 +43,13 @@ from livianet.inference.averaging import (
     foreground_box,
     sub_box,
 )
+from livianet.inference.brain import (
+    BrainExtractor,
+    BrainMask,
+    BrainSettings,
+    NoBrainFound,
+    brain_mask,
+)
 from livianet.inference.inputs import ScanInput, as_volume
 from livianet.inference.member import Member, member_probabilities, model_input, run_member
 from livianet.inference.plausibility import volumes_far_from_training
@@ -51,6 +65,11 @@ logger = logging.getLogger(__name__)
 
 MAX_SPACING_RATIO = 3.0  # scans coarser than this times the model's voxel size are refused
 ORIENTATION_KEY = "orientation"  # [Training Images] key naming .mat axis codes
+NO_ROI_WARNING = (
+    "no ROI given, but the model was trained with ROI masks (intensities z-scored "
+    "inside them): this scan is normalised over its nonzero voxels and segmented "
+    "everywhere; pass --roi with a brain mask for results like the training's"
+)
 
 
 class Segmenter:
@@ -61,10 +80,13 @@ class Segmenter:
         members: list[Member],
         settings: InferenceSettings,
         largest_component: bool,
+        brain: BrainSettings | None = None,
     ) -> None:
         self.members = members
         self.settings = settings
         self.largest_component = largest_component
+        self.brain = brain  # None: no brain extraction
+        self._extractor: BrainExtractor | None = None  # loaded at the first scan that needs it
 
     @classmethod
     def from_checkpoint(
@@ -76,8 +98,16 @@ class Segmenter:
         tile: int | None = None,
         batch_size: int = 1,
         largest_component: bool | None = None,
+        brain_extraction: bool = True,
+        brain_threshold: float = 0.5,
+        brain_dilation: int = 0,
     ) -> Segmenter:
         """A segmenter for one checkpoint (or a list of them, averaged).
+
+        ``brain_extraction``: a scan given without an ROI, for a model trained
+        with ROI masks, gets a brain mask from deepbet (``brain_threshold`` on
+        its probabilities, grown by ``brain_dilation`` mm); False keeps the
+        scan as given.
 
         Raises:
             CheckpointError: a checkpoint is missing or unreadable, or the
@@ -110,7 +140,8 @@ class Segmenter:
         _check_ensemble(members)
         if largest_component is None:
             largest_component = members[0].meta.largest_component
-        return cls(members, settings, largest_component)
+        brain = BrainSettings(brain_threshold, brain_dilation) if brain_extraction else None
+        return cls(members, settings, largest_component, brain)
 
     @classmethod
     def from_pretrained(
@@ -157,7 +188,10 @@ class Segmenter:
         Args:
             image: a path (NIfTI, MGZ, ``.mat``), a nibabel image, or an
                 ``(array, affine)`` pair; a list of them for several channels.
-            roi: a brain mask on the same grid, in the same forms.
+            roi: a brain mask on the same grid, in the same forms. Without one, a
+                model trained with ROI masks gets the brain extracted
+                (``result.brain_mask``) unless the segmenter was made with
+                ``brain_extraction=False``.
             probabilities: also return the class probabilities.
             tta: average with the left-right mirrored scan (labels swapped back).
             orientation: axis codes of ``.mat`` arrays (e.g. ``ILA``).
@@ -183,30 +217,41 @@ class Segmenter:
                 f"{source.path}: {data.shape[0]} channel(s), but the network expects "
                 f"{self.in_channels} (one per image file)"
             )
-        mask = None
-        if roi is not None:
-            roi_volume = as_volume(roi, "ROI", declared)
-            if roi_volume.data.ndim != 3:
-                raise DataError(
-                    f"{roi_volume.path}: ROI has shape {roi_volume.data.shape}, expected 3-D"
-                )
-            check_same_grid(source, roi_volume, "ROI")
-            mask = roi_volume.data > 0
-            if not mask.any():
-                raise DataError(f"{roi_volume.path}: ROI is empty (no nonzero voxel)")
+        mask = _given_roi(roi, declared, source) if roi is not None else None
         known = not source.is_mat or declared is not None
         warnings = self._orientation_warnings(source, known)
+        brain = None
         if mask is None and any(m.meta.normalization_region == "roi" for m in self.members):
-            warnings.append(
-                "no ROI given, but the model was trained with ROI masks (intensities z-scored "
-                "inside them): this scan is normalised over its nonzero voxels and segmented "
-                "everywhere; pass --roi with a brain mask for results like the training's"
-            )
+            brain, note = self._brain_or_note(source, known)
+            if brain is not None:
+                mask = brain.roi
+            else:
+                warnings.append(note)
         if tta:
             self._check_tta()
-        return self._segment_array(
+        result = self._segment_array(
             source, data, mask, known, warnings, probabilities, tta, resample, force
         )
+        return dataclasses.replace(result, brain_mask=brain) if brain is not None else result
+
+    def brain_extractor(self) -> BrainExtractor:
+        """deepbet's networks on this segmenter's device, loaded at the first call only."""
+        if self._extractor is None:
+            self._extractor = BrainExtractor(self.settings.device, self.settings.precision)
+        return self._extractor
+
+    def _brain_or_note(self, source: Volume, known: bool) -> tuple[BrainMask | None, str]:
+        """The scan's extracted brain mask, or the warning of its segmentation without one."""
+        if self.brain is None:
+            return None, NO_ROI_WARNING
+        if not known:
+            reason = "it needs the orientation of a .mat array: pass --orientation"
+        else:
+            try:
+                return brain_mask(source, self.brain_extractor(), self.brain), ""
+            except NoBrainFound as exc:
+                reason = exc.reason
+        return None, f"brain extraction found no brain ({reason}); {NO_ROI_WARNING}"
 
     def _stored_orientation(self) -> str | None:
         """How training ``.mat`` arrays were stored, when every member agrees."""
@@ -394,6 +439,18 @@ def segment(
         precision=precision,
     )
     return segmenter.segment(image, roi, **options)
+
+
+def _given_roi(roi: ScanInput, declared: str | None, source: Volume) -> np.ndarray:
+    """The ROI given with a scan, as a mask on the scan's grid (checked: 3-D, same grid, not empty)."""
+    roi_volume = as_volume(roi, "ROI", declared)
+    if roi_volume.data.ndim != 3:
+        raise DataError(f"{roi_volume.path}: ROI has shape {roi_volume.data.shape}, expected 3-D")
+    check_same_grid(source, roi_volume, "ROI")
+    mask = roi_volume.data > 0
+    if not mask.any():
+        raise DataError(f"{roi_volume.path}: ROI is empty (no nonzero voxel)")
+    return mask
 
 
 def _check_ensemble(members: list[Member]) -> None:

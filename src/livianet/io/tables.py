@@ -33,10 +33,12 @@ def write_csv(
     rows: Sequence[Mapping[str, Any]],
     path: str | os.PathLike[str],
     columns: Sequence[str] | None = None,
+    *,
+    delimiter: str = ",",
 ) -> Path:
     """Write ``rows`` under ``columns`` (default: every key, in first-seen order), atomically.
 
-    A row without a column gets an empty cell.
+    A row without a column gets an empty cell. A tab as ``delimiter`` writes a TSV (BIDS tables).
     """
     if columns is None:
         seen: dict[str, None] = {}
@@ -44,7 +46,7 @@ def write_csv(
             seen.update(dict.fromkeys(row))
         columns = list(seen)
     buffer = stdio.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:
         writer.writerow([csv_cell(row.get(column)) for column in columns])

@@ -4,7 +4,8 @@ Unlike the QA snapshot (array axes as stored), the mosaic is brought to one disp
 convention from the scan's affine with nibabel's orientation tools, so every scan of a report
 looks the same way whatever its storage order (RAS, LIA, PSR sagittal...). The convention is
 written in the picture, marked with L and R on the axial and coronal panels, and stored in the
-PNG's text entry ``livianet:convention`` for the report to state.
+PNG's text entry ``livianet:convention`` for the report to state. A brain mask, when
+the scan's was extracted, is drawn as an outline and the panels widen to show all of it.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ CONVENTIONS = {
 DISPLAY_CONVENTION = "radiological"  # as most radiology viewers show scans
 CONVENTION_KEY = "livianet:convention"  # the PNG text entry naming the convention
 MARGIN_MM = 25.0  # context shown around the labelled structures
+OUTLINE_MARGIN_MM = 5.0  # around the brain mask, when its outline is drawn
+OUTLINE_COLOUR = "#ffd400"  # the brain mask's outline: yellow, apart from the label colours
 WIDTH_IN = 9.0  # 900 px: sharp when clicked open, light as a thumbnail
 
 
@@ -48,6 +51,7 @@ class Panel:
         size_mm: ``(width, height)`` of the panel in mm.
         edges: the patient direction at the ``left``, ``right``, ``top`` and ``bottom`` edges.
         position: ``(axis letter, world mm)`` of the slice, e.g. ``("z", 12.0)``.
+        outline: the brain mask on the same pixels, when one is drawn.
     """
 
     name: str
@@ -56,6 +60,7 @@ class Panel:
     size_mm: tuple[float, float]
     edges: dict[str, str]
     position: tuple[str, float]
+    outline: npt.NDArray[np.bool_] | None = None
 
 
 def save_mosaic(
@@ -67,6 +72,7 @@ def save_mosaic(
     *,
     convention: str = DISPLAY_CONVENTION,
     title: str | None = None,
+    brain_mask: npt.ArrayLike | None = None,
 ) -> Path:
     """Write the mosaic of a scan and its labels to a PNG (atomically).
 
@@ -79,6 +85,7 @@ def save_mosaic(
         names: display names by label (the legend); missing ones read ``label k``.
         convention: ``radiological`` (patient's left on the image's right) or ``neurological``.
         title: heading; default the file name without ``Mosaic_`` and ``.png``.
+        brain_mask: the extracted brain mask on the same grid, drawn as an outline.
 
     Returns:
         ``path`` as a ``Path``.
@@ -91,7 +98,9 @@ def save_mosaic(
     final = Path(path)
     if title is None:
         title = final.stem.removeprefix("Mosaic_")
-    figure = mosaic_figure(image, labels, affine, names, convention=convention, title=title)
+    figure = mosaic_figure(
+        image, labels, affine, names, convention=convention, title=title, brain_mask=brain_mask
+    )
     save_figure(figure, final, metadata={CONVENTION_KEY: convention})
     return final
 
@@ -101,13 +110,15 @@ def display_panels(
     labels: npt.ArrayLike,
     affine: npt.ArrayLike,
     convention: str = DISPLAY_CONVENTION,
+    brain_mask: npt.ArrayLike | None = None,
 ) -> list[Panel]:
     """The three slices as they are drawn, after bringing the scan to the display convention.
 
     The volume is reoriented to RAS (a lossless permutation and flips chosen from the affine's
     nearest axes). Axial and coronal slices go through the labels' centre of mass, the
     sagittal one through the sagittal slice holding most labelled voxels (a midline slice
-    would miss the paired structures); all are cropped to the labels plus ``MARGIN_MM``.
+    would miss the paired structures); all are cropped to the labels plus ``MARGIN_MM``, or,
+    with a ``brain_mask``, to the mask plus ``OUTLINE_MARGIN_MM``.
     """
     if convention not in CONVENTIONS:
         raise ValueError(f"convention must be one of {sorted(CONVENTIONS)}, got {convention!r}")
@@ -117,14 +128,9 @@ def display_panels(
     if volume.ndim != 3:
         raise ValueError(f"image must be 3-D (X, Y, Z), got shape {volume.shape}")
     label_map = _as_labels(labels, volume.shape, "labels")
-    matrix = _checked_affine(affine)
-
-    transform = orientations.ornt_transform(
-        orientations.io_orientation(matrix), orientations.axcodes2ornt("RAS")
+    ras_grey, ras_labels, ras_outline, ras_affine = _as_ras(
+        volume, label_map, _checked_affine(affine), brain_mask
     )
-    ras_grey = orientations.apply_orientation(_window(volume), transform)
-    ras_labels = orientations.apply_orientation(label_map, transform)
-    ras_affine = matrix @ orientations.inv_ornt_aff(transform, volume.shape)
     spacing = tuple(float(s) for s in affines.voxel_sizes(ras_affine))
 
     mask = ras_labels > 0
@@ -133,7 +139,10 @@ def display_panels(
         counts = mask.sum(axis=(1, 2))
         fullest = np.flatnonzero(counts == counts.max())
         centre[0] = int(fullest[np.argmin(np.abs(fullest - centre[0]))])
-    box = _box(mask if mask.any() else ras_grey > 0, spacing)
+    if ras_outline is not None and ras_outline.any():
+        box = _box(ras_outline, spacing, OUTLINE_MARGIN_MM)
+    else:
+        box = _box(mask if mask.any() else ras_grey > 0, spacing)
     world = ras_affine @ np.array([*centre, 1.0])
 
     radiological = convention == "radiological"
@@ -147,12 +156,13 @@ def display_panels(
     for name, axis, (col_axis, row_axis), flip_cols, edges in specs:
         crop = [slice(*b) for b in box]
         crop[axis] = slice(centre[axis], centre[axis] + 1)
-        grey_2d = ras_grey[tuple(crop)].squeeze(axis)
-        label_2d = ras_labels[tuple(crop)].squeeze(axis)
-        # (column axis, row axis) -> (rows, cols) with the row axis' positive end at the top
-        grey_2d, label_2d = grey_2d.T[::-1], label_2d.T[::-1]
-        if flip_cols:
-            grey_2d, label_2d = grey_2d[:, ::-1], label_2d[:, ::-1]
+        grey_2d, label_2d = (_displayed(v[tuple(crop)].squeeze(axis), flip_cols)
+                             for v in (ras_grey, ras_labels))  # fmt: skip
+        outline_2d = None
+        if ras_outline is not None:
+            outline_2d = np.ascontiguousarray(
+                _displayed(ras_outline[tuple(crop)].squeeze(axis), flip_cols)
+            )
         size = (
             grey_2d.shape[1] * spacing[col_axis],
             grey_2d.shape[0] * spacing[row_axis],
@@ -165,9 +175,40 @@ def display_panels(
                 size,
                 edges,
                 ("xyz"[axis], float(world[axis])),
+                outline_2d,
             )
         )
     return panels
+
+
+def _as_ras(
+    volume: np.ndarray,
+    label_map: np.ndarray,
+    matrix: np.ndarray,
+    brain_mask: npt.ArrayLike | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+    """The windowed grey, the labels and the mask reoriented to RAS, and the RAS affine."""
+    transform = orientations.ornt_transform(
+        orientations.io_orientation(matrix), orientations.axcodes2ornt("RAS")
+    )
+    ras_grey = orientations.apply_orientation(_window(volume), transform)
+    ras_labels = orientations.apply_orientation(label_map, transform)
+    ras_affine = matrix @ orientations.inv_ornt_aff(transform, volume.shape)
+    ras_outline = None
+    if brain_mask is not None:
+        outline_map = np.asarray(brain_mask, dtype=bool)
+        if outline_map.shape != volume.shape:
+            raise ValueError(
+                f"brain_mask shape {outline_map.shape} does not match image shape {volume.shape}"
+            )
+        ras_outline = orientations.apply_orientation(outline_map, transform).astype(bool)
+    return ras_grey, ras_labels, ras_outline, ras_affine
+
+
+def _displayed(plane: np.ndarray, flip_cols: bool) -> np.ndarray:
+    """(column axis, row axis) -> (rows, cols), the row axis' positive end at the top."""
+    shown = plane.T[::-1]
+    return shown[:, ::-1] if flip_cols else shown
 
 
 def mosaic_figure(
@@ -178,11 +219,12 @@ def mosaic_figure(
     *,
     convention: str = DISPLAY_CONVENTION,
     title: str | None = None,
+    brain_mask: npt.ArrayLike | None = None,
 ) -> Figure:
     """Build the figure :func:`save_mosaic` writes (same arguments less the path)."""
     from matplotlib.figure import Figure
 
-    panels = display_panels(image, labels, affine, convention)
+    panels = display_panels(image, labels, affine, convention, brain_mask)
     present = sorted(set().union(*(np.unique(p.labels[p.labels > 0]).tolist() for p in panels)))
     all_labels = distinct_values(_as_labels(labels, np.asarray(image).shape[-3:], "labels"))
     listed = sorted(set(present) | {int(k) for k in all_labels if k > 0})
@@ -222,6 +264,8 @@ def _draw_panel(ax: Axes, panel: Panel, colours: npt.NDArray[np.float64]) -> Non
     ax.imshow(
         rgb, origin="upper", interpolation="nearest", extent=(0, width, 0, height), aspect="equal"
     )
+    if panel.outline is not None and panel.outline.any():
+        _draw_outline(ax, panel.outline, width, height)
     ax.set_xticks([])
     ax.set_yticks([])
     letter, mm = panel.position
@@ -241,6 +285,17 @@ def _draw_panel(ax: Axes, panel: Panel, colours: npt.NDArray[np.float64]) -> Non
         ax.text(x, y, text, ha=ha, va=va, fontsize=size, fontweight=weight, **style)
 
 
+def _draw_outline(ax: Axes, outline: npt.NDArray[np.bool_], width: float, height: float) -> None:
+    """The brain mask's edge on a panel whose pixels span ``width`` x ``height`` mm."""
+    rows, cols = outline.shape
+    x = (np.arange(cols) + 0.5) * width / cols
+    y = height - (np.arange(rows) + 0.5) * height / rows  # row 0 at the top
+    ax.contour(x, y, outline.astype(np.float32), levels=[0.5], colors=OUTLINE_COLOUR,
+               linewidths=0.9)  # fmt: skip
+    ax.set_xlim(0, width)
+    ax.set_ylim(0, height)
+
+
 def _checked_affine(affine: npt.ArrayLike) -> np.ndarray:
     matrix = np.asarray(affine, dtype=np.float64)
     if matrix.shape != (4, 4) or not np.isfinite(matrix).all():
@@ -250,14 +305,16 @@ def _checked_affine(affine: npt.ArrayLike) -> np.ndarray:
     return matrix
 
 
-def _box(mask: npt.NDArray[np.bool_], spacing: tuple[float, ...]) -> list[tuple[int, int]]:
-    """``mask``'s bounding box plus ``MARGIN_MM`` each side, within the volume."""
+def _box(
+    mask: npt.NDArray[np.bool_], spacing: tuple[float, ...], margin_mm: float = MARGIN_MM
+) -> list[tuple[int, int]]:
+    """``mask``'s bounding box plus ``margin_mm`` each side, within the volume."""
     if not mask.any():
         return [(0, s) for s in mask.shape]
     points = np.argwhere(mask)
     box = []
     for axis, size in enumerate(mask.shape):
-        margin = int(np.ceil(MARGIN_MM / spacing[axis]))
+        margin = int(np.ceil(margin_mm / spacing[axis]))
         start = max(int(points[:, axis].min()) - margin, 0)
         stop = min(int(points[:, axis].max()) + 1 + margin, size)
         box.append((start, stop))

@@ -17,6 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from markupsafe import Markup
+
 from livianet.atomic import write_text_atomic
 from livianet.errors import DataError
 from livianet.evaluation.quality import Assessment, ScanQC, assess, qc_rows
@@ -81,15 +83,23 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 
 
 def render_segmentation_report(
-    folder: Path, manifest: Mapping[str, Any], assessment: Assessment
+    folder: Path,
+    manifest: Mapping[str, Any],
+    assessment: Assessment,
+    *,
+    title: str | None = None,
+    figure: str | None = None,
 ) -> str:
+    """The page; ``title`` replaces the folder's, ``figure`` (an inline ``<svg>`` of a cohort
+    figure, made by a library, not from any text read) shows above the per-structure table.
+    """
     pictures = _Pictures(folder)
     scans = [s for s in assessment.scans if not s.failed]
     failures = [s for s in assessment.scans if s.failed]
     has_metrics = any(s.entry.get("metrics") for s in scans)
     return render_page(
         "segmentation_report.html.j2",
-        title=f"Segmentation report: {folder.resolve().name}",
+        title=title or f"Segmentation report: {folder.resolve().name}",
         subtitle=f"output folder {folder.resolve()}",
         generated=f"written {datetime.now().isoformat(sep=' ', timespec='seconds')}",
         summary=assessment.summary() + _summary_tail(assessment),
@@ -106,6 +116,7 @@ def render_segmentation_report(
         if failures
         else None,
         cohort=_cohort_table(assessment),
+        figure=Markup(figure) if figure else None,
         rules=assessment.thresholds.describe(),
         qc_name=QC_NAME,
     )

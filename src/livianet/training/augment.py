@@ -118,21 +118,44 @@ def warped_patch(
     size: tuple[int, ...],
     matrix: np.ndarray,
     order: int,
+    origin: tuple[int, ...] = (0, 0, 0),
 ) -> np.ndarray:
     """A patch of ``size`` around ``centre`` (voxel coordinates of ``volume``'s last 3 axes),
     sampled through ``matrix`` about the patch centre: linear for images, nearest for labels.
+
+    ``volume`` may be a box of the whole volume that starts at ``origin`` (``centre`` stays
+    in the whole volume's coordinates) and holds every voxel the patch reads. Only the
+    block of ``volume`` around the patch is interpolated from: the same values, since the
+    coordinates move by whole voxels (exactly, in float32) and the block's edges are the
+    volume's wherever a coordinate falls outside it.
     """
     from scipy import ndimage
 
     grid = np.indices(size, dtype=np.float32).reshape(3, -1)
     grid -= ((np.asarray(size, dtype=np.float32) - 1) / 2)[:, None]
     coords = (matrix.astype(np.float32) @ grid) + np.asarray(centre, dtype=np.float32)[:, None]
-    if volume.ndim == 3:
-        out = ndimage.map_coordinates(volume, coords, order=order, mode="nearest")
-        return out.reshape(size).astype(volume.dtype, copy=False)
+    coords -= np.asarray(origin, dtype=np.float32)[:, None]
+    block, coords = _block_around(volume, coords)
+    dtype = np.dtype(np.float32) if volume.dtype == np.float16 else volume.dtype
+    block = np.asarray(block, dtype=dtype)  # ndimage has no float16
+    if block.ndim == 3:
+        out = ndimage.map_coordinates(block, coords, order=order, mode="nearest")
+        return out.reshape(size).astype(dtype, copy=False)
     return np.stack(
         [
             ndimage.map_coordinates(c, coords, order=order, mode="nearest").reshape(size)
-            for c in volume
+            for c in block
         ]
-    ).astype(volume.dtype, copy=False)
+    ).astype(dtype, copy=False)
+
+
+def _block_around(volume: np.ndarray, coords: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The block of ``volume`` that linear interpolation at ``coords`` reads, and the coords in it."""
+    shape = volume.shape[-3:]
+    low, high = [], []
+    for axis, extent in enumerate(shape):
+        start = min(max(int(np.floor(coords[axis].min())) - 1, 0), extent - 1)
+        low.append(start)
+        high.append(min(max(int(np.floor(coords[axis].max())) + 2, start + 1), extent))
+    block = volume[..., low[0] : high[0], low[1] : high[1], low[2] : high[2]]
+    return block, coords - np.asarray(low, dtype=np.float32)[:, None]

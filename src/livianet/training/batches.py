@@ -1,7 +1,8 @@
 """The stream of training batches: cases prepared once, patches cut per sub-epoch.
 
-Volumes are loaded and padded once and kept in memory (the original reloaded
-every volume every sub-epoch). Each sub-epoch's patches come from a generator
+Volumes are prepared once, padded and kept (in memory, or memory-mapped from the
+cache: :mod:`livianet.training.patch_source`); the original reloaded every volume
+every sub-epoch. Each sub-epoch's patches come from a generator
 seeded by ``(seed, epoch, sub_epoch)``, so any sub-epoch can be reproduced on its
 own: that is what makes resume exact and lets ``N`` processes share one stream
 (process ``r`` takes slice ``r`` of every global batch).
@@ -11,21 +12,19 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
-from collections.abc import Generator
-from dataclasses import dataclass
+from collections.abc import Generator, Sequence
 
 import numpy as np
 
+from livianet.cache.window import patch_pads
 from livianet.config import ModelConfig, TrainConfig
 from livianet.data import Case
 from livianet.errors import TrainingError
-from livianet.training.augment import augment_batch, spatial_matrix, warped_patch
+from livianet.training.augment import augment_batch, spatial_matrix
+from livianet.training.patch_source import PatchSource, PreparedCase
 from livianet.training.sampling import (
-    CaseIndex,
     centres_to_corners,
-    extract_patches,
     index_case,
-    patch_padding,
     sample_class_balanced,
     sample_foreground_background,
 )
@@ -33,30 +32,16 @@ from livianet.training.sampling import (
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class PreparedCase:
-    name: str
-    image: np.ndarray  # (C, X', Y', Z') padded when ``padded``
-    label: np.ndarray  # (X', Y', Z')
-    index: CaseIndex
-    padded: bool
-
-
 def prepare_cases(cases: list[Case], train: TrainConfig, model: ModelConfig) -> list[PreparedCase]:
     """Pad each training case once so that a patch fits around every voxel."""
     prepared = []
     for case in cases:
         assert case.label is not None
-        if not train.apply_padding and any(
-            s < p for s, p in zip(case.shape, train.patch_size, strict=True)
-        ):
-            raise TrainingError(
-                f"case {case.name}: shape {case.shape} is smaller than the patch {train.patch_size} and applyPadding = 0"
-            )
+        check_patch_fits(case.name, case.shape, train)
         index = index_case(case.label, case.roi, model.num_classes)
         image, label = case.image, case.label
         if train.apply_padding:
-            pads = patch_padding(train.patch_size)
+            pads = patch_pads(train.patch_size)
             image = np.pad(image, ((0, 0), *pads), mode="reflect")
             label = np.pad(label, pads, mode="reflect")
         prepared.append(
@@ -68,11 +53,23 @@ def prepare_cases(cases: list[Case], train: TrainConfig, model: ModelConfig) -> 
                 train.apply_padding,
             )
         )
-    if not any(p.index.foreground.size for p in prepared):
+    check_foreground(prepared)
+    return prepared
+
+
+def check_patch_fits(name: str, shape: tuple[int, ...], train: TrainConfig) -> None:
+    """Without padding, a patch must fit inside the case."""
+    if not train.apply_padding and any(s < p for s, p in zip(shape, train.patch_size, strict=True)):
+        raise TrainingError(
+            f"case {name}: shape {tuple(shape)} is smaller than the patch {train.patch_size} and applyPadding = 0"
+        )
+
+
+def check_foreground(sources: Sequence[PatchSource]) -> None:
+    if not any(p.index.foreground.size for p in sources):
         raise TrainingError(
             "the training label maps hold no foreground voxel (label > 0): nothing to learn"
         )
-    return prepared
 
 
 def subepoch_rng(seed: int, epoch: int, sub_epoch: int) -> np.random.Generator:
@@ -92,7 +89,7 @@ def steps_per_subepoch(train: TrainConfig, world_size: int) -> int:
 
 
 def draw_centres(
-    prepared: list[PreparedCase], train: TrainConfig, count: int, rng: np.random.Generator
+    prepared: Sequence[PatchSource], train: TrainConfig, count: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     indexes = [p.index for p in prepared]
     if train.sampling == "class_balanced":
@@ -101,7 +98,7 @@ def draw_centres(
 
 
 def make_batch(
-    prepared: list[PreparedCase],
+    prepared: Sequence[PatchSource],
     case_ids: np.ndarray,
     flat_ids: np.ndarray,
     train: TrainConfig,
@@ -115,7 +112,7 @@ def make_batch(
     size = train.patch_size
     out = model.output_size(size)
     offset = [(r - 1) // 2 for r in model.receptive_field]
-    channels = prepared[0].image.shape[0]
+    channels = prepared[0].channels
     images = np.empty((len(case_ids), channels, *size), dtype=np.float32)
     targets = np.empty((len(case_ids), *out), dtype=np.int64)
     seeds = sample_seeds if train.augment.enabled else None
@@ -130,18 +127,18 @@ def make_batch(
             centre = (np.asarray(size) - 1) / 2
             for row, corner in zip(rows, corners, strict=True):
                 matrix = spatial_matrix(rngs[row], train.augment)
-                images[row] = warped_patch(item.image, corner + centre, size, matrix, order=1)
-                targets[row] = warped_patch(item.label, corner + centre, out, matrix, order=0)
+                images[row] = item.warped_image(corner + centre, size, matrix)
+                targets[row] = item.warped_label(corner + centre, out, matrix)
         else:
-            images[rows] = extract_patches(item.image, corners, size)
-            targets[rows] = extract_patches(item.label, corners + np.array(offset), out)
+            images[rows] = item.image_patches(corners, size)
+            targets[rows] = item.label_patches(corners + np.array(offset), out)
     if augment:
         images, targets = augment_batch(images, targets, train.augment, model.num_classes, rngs)
     return images, targets
 
 
 def subepoch_batches(
-    prepared: list[PreparedCase],
+    prepared: Sequence[PatchSource],
     train: TrainConfig,
     model: ModelConfig,
     epoch: int,

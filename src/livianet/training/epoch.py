@@ -7,6 +7,7 @@ import logging
 import math
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,8 +18,9 @@ from livianet.config import TrainingConfig
 from livianet.errors import TrainingError
 from livianet.networks import LiviaNet
 from livianet.runtime import DistInfo, autocast, distributed
-from livianet.training.batches import PreparedCase, steps_per_subepoch, subepoch_batches, torch_seed
+from livianet.training.batches import steps_per_subepoch, subepoch_batches, torch_seed
 from livianet.training.optim import learning_rate, set_learning_rate
+from livianet.training.patch_source import PatchSource
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +36,7 @@ class Session:
     optimizer: torch.optim.Optimizer
     scaler: Any
     loss_fn: torch.nn.Module
-    prepared: list[PreparedCase]
+    prepared: Sequence[PatchSource]
     device: torch.device
     precision: str
     info: DistInfo

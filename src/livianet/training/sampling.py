@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from livianet.cache import class_positions
+
 
 @dataclass(frozen=True)
 class CaseIndex:
@@ -18,28 +20,33 @@ class CaseIndex:
 
     ``by_class[0]`` holds the background inside the ROI; ``by_class[k]`` the
     voxels labelled ``k`` (anywhere, as the original's foreground ``GT > 0``).
+    They are slices of one array sorted by class (:func:`livianet.cache.class_positions`),
+    so every class and the foreground are views, also of a memory-mapped array.
     """
 
     shape: tuple[int, int, int]
-    by_class: tuple[np.ndarray, ...]
+    positions: np.ndarray
+    bounds: tuple[int, ...]  # class k is positions[bounds[k]:bounds[k + 1]]
+
+    @property
+    def by_class(self) -> tuple[np.ndarray, ...]:
+        edges = self.bounds
+        return tuple(self.positions[edges[k] : edges[k + 1]] for k in range(len(edges) - 1))
 
     @property
     def foreground(self) -> np.ndarray:
-        return (
-            np.concatenate(self.by_class[1:]) if len(self.by_class) > 1 else np.empty(0, np.int64)
-        )
+        return self.positions[self.bounds[1] : self.bounds[-1]]
+
+    @property
+    def candidates(self) -> np.ndarray:
+        """Every class's centres, in class order."""
+        return self.positions[: self.bounds[-1]]
 
 
 def index_case(label: np.ndarray, roi: np.ndarray | None, num_classes: int) -> CaseIndex:
     """Candidate centres of one case, computed once and reused every sub-epoch."""
-    flat = label.ravel()
-    order = np.argsort(flat, kind="stable")
-    counts = np.bincount(flat, minlength=num_classes)[:num_classes]
-    bounds = np.concatenate([[0], np.cumsum(counts)])
-    by_class = [order[bounds[k] : bounds[k + 1]].astype(np.int64) for k in range(num_classes)]
-    if roi is not None:
-        by_class[0] = by_class[0][roi.ravel()[by_class[0]]]
-    return CaseIndex(shape=tuple(label.shape), by_class=tuple(by_class))
+    positions, bounds = class_positions(label, roi, num_classes)
+    return CaseIndex(shape=label.shape, positions=positions, bounds=bounds)
 
 
 def _spread(total: int, num_cases: int, rng: np.random.Generator) -> np.ndarray:
@@ -122,18 +129,13 @@ def _top_up(case_ids, flat_ids, num_samples, indexes, rng):
     missing = num_samples - case_ids.size
     if missing <= 0:
         return case_ids, flat_ids
-    pools = [np.concatenate(c.by_class) for c in indexes]
+    pools = [c.candidates for c in indexes]
     usable = [i for i, p in enumerate(pools) if p.size]
     extra_cases = rng.choice(usable, size=missing)
     extra_flat = np.array(
         [pools[c][rng.integers(0, pools[c].size)] for c in extra_cases], dtype=np.int64
     )
     return _shuffle([case_ids, extra_cases], [flat_ids, extra_flat], rng)
-
-
-def patch_padding(patch_size: tuple[int, int, int]) -> tuple[tuple[int, int], ...]:
-    """Padding so that a patch fits around every voxel (low side ``s//2``)."""
-    return tuple((s // 2, s - 1 - s // 2) for s in patch_size)
 
 
 def extract_patches(
@@ -164,7 +166,7 @@ def centres_to_corners(
 ) -> np.ndarray:
     """Low corners of patches centred on ``flat_ids``.
 
-    With ``padded`` volumes (padded by :func:`patch_padding`), the corner of
+    With ``padded`` volumes (padded by :func:`livianet.cache.window.patch_pads`), the corner of
     the patch around voxel ``v`` is ``v`` itself in padded coordinates; without
     padding, centres are clipped so that the patch stays inside the volume.
     """

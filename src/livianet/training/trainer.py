@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,7 @@ import torch
 
 from livianet.atomic import check_writable
 from livianet.config import TrainConfig, TrainingConfig, to_plain
-from livianet.data import Case
-from livianet.errors import CheckpointError
+from livianet.errors import CheckpointError, TrainingError
 from livianet.inference import InferenceSettings
 from livianet.io import write_csv
 from livianet.networks import (
@@ -45,10 +45,11 @@ from livianet.reporting import (
     write_training_report,
 )
 from livianet.runtime import DistInfo, distributed, resolve_device, resolve_precision
-from livianet.training.batches import PreparedCase, prepare_cases
 from livianet.training.best_model import update_best
+from livianet.training.cached_data import InputWatch, training_data
 from livianet.training.epoch import EpochStats, Session, train_epoch
 from livianet.training.optim import learning_rate
+from livianet.training.patch_source import PatchSource
 from livianet.training.run_dir import (
     EpochRecord,
     RunPaths,
@@ -58,8 +59,8 @@ from livianet.training.run_dir import (
 )
 from livianet.training.session import place_model, resumed_model, training_loss, training_optimizer
 from livianet.training.stopping import RunClock, stop_rule
-from livianet.training.training_data import load_training_cases, model_meta
-from livianet.training.validation import validate
+from livianet.training.training_data import model_meta
+from livianet.training.validation import ValidationCase, validate
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +75,8 @@ class TrainOptions:
     progress: bool = True
     label_names: dict[int, str] | None = None
     save_validation: bool = True
+    cache: Path | None = None  # the cache folder (None: the config's cacheFolder, else in the run)
+    jobs: int = 1  # processes that preprocess cases into the cache
 
 
 @dataclass
@@ -95,10 +98,11 @@ class _Run:
     paths: RunPaths
     record: RunRecord
     session: Session
-    validation: list[Case]
+    validation: list[ValidationCase]
     settings: InferenceSettings
     board: TensorBoard
     clock: RunClock
+    watch: InputWatch
 
     @property
     def is_main(self) -> bool:
@@ -140,12 +144,11 @@ def _train(
     log_run_header(
         paths.log if info.is_main else None, plain_config, config.train.seed, str(device), precision
     )
-    cases, validation, grid = load_training_cases(config, with_validation=info.is_main)
-    record = RunRecord(config, plain_config, model_meta(config, grid, cases, options.label_names))
-    session, resumed = _session(
-        config, options, device, info, precision, prepare_cases(cases, config.train, config.model)
-    )
-    del cases
+    data = training_data(config, info, options.cache, options.jobs)
+    meta = model_meta(config, data.grid, data.summaries, options.label_names)
+    record = RunRecord(config, plain_config, meta)
+    session, resumed = _session(config, options, device, info, precision, data.sources)
+    validation = data.validation
     start_epoch, history, best = _resume_state(resumed, config.train)
     if start_epoch >= config.train.num_epochs:
         logger.info(
@@ -162,7 +165,9 @@ def _train(
     board = TensorBoard(paths.tensorboard if info.is_main else None)
     clock = RunClock(time.perf_counter(), start_epoch, options.time_budget_s)
     session.deadline = clock.deadline
-    run = _Run(config, options, paths, record, session, validation, settings, board, clock)
+    run = _Run(
+        config, options, paths, record, session, validation, settings, board, clock, data.watch
+    )
     try:
         return _epochs(run, history, best)
     finally:
@@ -205,7 +210,7 @@ def _session(
     device: torch.device,
     info: DistInfo,
     precision: str,
-    prepared: list[PreparedCase],
+    prepared: Sequence[PatchSource],
 ) -> tuple[Session, Checkpoint | None]:
     """Everything a training step needs, and the checkpoint it resumes from (if any)."""
     resumed = None if options.resume is None else Checkpoint.read(options.resume)
@@ -334,6 +339,7 @@ def _log_network(config: TrainingConfig, session: Session, validation_cases: int
 
 def _train_one_epoch_row(run: _Run, epoch: int, planned: int) -> tuple[dict[str, Any], EpochStats]:
     """Train epoch ``epoch`` (0-based) and validate if due: its metrics row."""
+    _check_inputs(run)
     epoch_start = time.perf_counter()
     stats = train_epoch(run.session, epoch, planned)
     seconds = max(time.perf_counter() - epoch_start, 1e-9)
@@ -350,6 +356,13 @@ def _train_one_epoch_row(run: _Run, epoch: int, planned: int) -> tuple[dict[str,
     row.update(_validate_if_due(run, epoch, stats.cut_short))
     row["seconds"] = time.perf_counter() - epoch_start
     return row, stats
+
+
+def _check_inputs(run: _Run) -> None:
+    """Stop when a cached case's input changed on disk (rank 0 decides, every process stops)."""
+    problem = distributed.broadcast(run.watch.change() if run.is_main else None)
+    if problem:
+        raise TrainingError(problem)
 
 
 def _validate_if_due(run: _Run, epoch: int, cut_short: bool) -> dict[str, Any]:

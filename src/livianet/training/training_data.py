@@ -11,9 +11,17 @@ used as stored (the model's orientation is then unknown).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
+from livianet.cache import (
+    EntryMeta,
+    check_label_pairs,
+    common_orientation,
+    training_grid,
+)
 from livianet.config import TrainingConfig
 from livianet.data import (
     Case,
@@ -25,45 +33,12 @@ from livianet.data import (
     to_model_grid,
 )
 from livianet.data.geometry import ModelGrid
-from livianet.data.orientation import CANONICAL, reorientation
 from livianet.data.relabel import MAPPING_FILE, read_label_mapping
 from livianet.data.spatial import voxel_sizes
-from livianet.errors import DataError, TrainingError
 from livianet.io import left_right_pairs
 from livianet.networks import ModelMeta
 
 logger = logging.getLogger(__name__)
-
-ORIENTATION_KEY = "orientation"  # the [Training Images] key that declares .mat axis codes
-
-
-def common_orientation(cases: list[Case]) -> str | None:
-    """RAS when every case's orientation is known, None when none is.
-
-    Raises:
-        DataError: some cases have a known orientation and others not.
-    """
-    known = [case for case in cases if case.orientation_known]
-    if known and len(known) != len(cases):
-        unknown = next(case for case in cases if not case.orientation_known)
-        raise DataError(
-            f"{unknown.reference.path}: a .mat array of unknown orientation among scans whose "
-            f"orientation is known ({known[0].reference.path}); declare the .mat axis codes with "
-            f"'{ORIENTATION_KEY} = ILA' (for example) in [Training Images]"
-        )
-    return CANONICAL if known else None
-
-
-def training_grid(cases: list[Case], orientation: str | None) -> ModelGrid:
-    """The model's grid: ``orientation`` at the median voxel size of ``cases`` (in its axes)."""
-    spacings = []
-    for case in cases:
-        affine = case.reference.affine
-        if orientation is not None:
-            affine = reorientation(affine, case.reference.spatial_shape, orientation).affine
-        spacings.append(voxel_sizes(affine))
-    median = tuple(float(np.median([s[axis] for s in spacings])) for axis in range(3))
-    return ModelGrid(orientation, median)  # type: ignore[arg-type]
 
 
 def load_training_cases(
@@ -73,12 +48,7 @@ def load_training_cases(
     raw = _read(config, config.train_indexes, "training")
     held_out = _read(config, config.validation_indexes, "validation") if with_validation else []
     grid = training_grid(raw, common_orientation(raw + held_out))
-    if grid.orientation is None and config.train.augment.flip_label_pairs:
-        raise TrainingError(
-            f"{config.source} [Training Parameters] augmentLabelPairs: the training arrays' "
-            "orientation is unknown, so left and right cannot be told apart; declare it with "
-            f"'{ORIENTATION_KEY} = ILA' (for example) in [Training Images], or drop the label pairs"
-        )
+    check_label_pairs(config, grid)
     normalization = config.train.normalization
     cases = [normalised(to_model_grid(case, grid), normalization) for case in raw]
     validation = [normalised(to_model_grid(case, grid), normalization) for case in held_out]
@@ -105,18 +75,43 @@ def _read(config: TrainingConfig, indexes: tuple[int, ...], role: str) -> list[C
     return cases
 
 
+@dataclass(frozen=True)
+class CaseSummary:
+    """What the checkpoint's facts need from one training case, without its arrays."""
+
+    has_roi: bool
+    voxel_mm3: float  # of the model grid
+    label_counts: tuple[int, ...]  # voxels of each label 0..K-1 on the model grid
+
+    @classmethod
+    def of_case(cls, case: Case, num_classes: int) -> CaseSummary:
+        assert case.label is not None
+        affine = case.plan.model_affine if case.plan is not None else case.reference.affine
+        counts = label_counts(case.label, num_classes)
+        return cls(case.roi is not None, _voxel_mm3(affine), tuple(int(c) for c in counts))
+
+    @classmethod
+    def of_entry(cls, meta: EntryMeta) -> CaseSummary:
+        return cls(meta.has_roi, _voxel_mm3(np.array(meta.model_affine)), meta.class_counts)
+
+
+def _voxel_mm3(affine: np.ndarray) -> float:
+    return float(np.prod(voxel_sizes(affine)))
+
+
 def model_meta(
     config: TrainingConfig,
     grid: ModelGrid,
-    cases: list[Case],
+    cases: Sequence[Case | CaseSummary],
     label_names: dict[int, str] | None,
 ) -> ModelMeta:
     """What every checkpoint of this run records about the training data."""
     train = config.train
     names = dict(label_names or {})
+    summaries = [_summary(case, config.model.num_classes) for case in cases]
     return ModelMeta(
         normalization=train.normalization,
-        normalization_region=_normalization_region(train.normalization, cases),
+        normalization_region=_normalization_region(train.normalization, summaries),
         patch_size=train.patch_size,
         segment_patch_size=train.segment_patch_size,
         apply_padding=train.apply_padding,
@@ -126,9 +121,13 @@ def model_meta(
         spacing=grid.spacing,
         stored_orientation=config.data.orientation,
         label_pairs=train.augment.flip_label_pairs or left_right_pairs(names),
-        training_volumes=training_volumes(cases, config.model.num_classes),
+        training_volumes=training_volumes(summaries, config.model.num_classes),
         original_labels=original_labels(config),
     )
+
+
+def _summary(case: Case | CaseSummary, num_classes: int) -> CaseSummary:
+    return case if isinstance(case, CaseSummary) else CaseSummary.of_case(case, num_classes)
 
 
 def original_labels(config: TrainingConfig) -> dict[int, int]:
@@ -144,25 +143,26 @@ def original_labels(config: TrainingConfig) -> dict[int, int]:
     return mapping
 
 
-def _normalization_region(normalization: str, cases: list[Case]) -> str | None:
+def _normalization_region(normalization: str, cases: Sequence[CaseSummary]) -> str | None:
     """Where z-score statistics were taken: inside the ROI masks, or over nonzero voxels."""
     if normalization == "none":
         return None
-    return "roi" if all(case.roi is not None for case in cases) else "nonzero"
+    return "roi" if all(case.has_roi for case in cases) else "nonzero"
 
 
-def training_volumes(cases: list[Case], num_classes: int) -> dict[int, tuple[float, float, float]]:
+def training_volumes(
+    cases: Sequence[Case | CaseSummary], num_classes: int
+) -> dict[int, tuple[float, float, float]]:
     """Per label ``1..K-1``: ``(min, mean, max)`` of its volume in mm3 over the cases' label maps.
 
     The voxel volume is the model grid's (the cases are on it).
     """
     volumes: dict[int, list[float]] = {k: [] for k in range(1, num_classes)}
     for case in cases:
-        if case.label is None:
+        if isinstance(case, Case) and case.label is None:
             continue
-        affine = case.plan.model_affine if case.plan is not None else case.reference.affine
-        voxel = float(np.prod(voxel_sizes(affine)))
-        counts = label_counts(case.label, num_classes)
+        summary = _summary(case, num_classes)
         for k in volumes:
-            volumes[k].append(float(counts[k]) * voxel)
+            count = summary.label_counts[k] if k < len(summary.label_counts) else 0
+            volumes[k].append(float(count) * summary.voxel_mm3)
     return {k: (min(v), float(np.mean(v)), max(v)) for k, v in volumes.items() if v and max(v) > 0}

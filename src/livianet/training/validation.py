@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import copy
 import warnings
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from livianet.data import Case
+from livianet.data.spatial import Size3
 from livianet.evaluation import case_dice
 from livianet.inference import InferenceSettings, predict_case, prepare_for_inference
 from livianet.io import Volume, save_volume, segmentation_path
@@ -33,20 +35,48 @@ def on_stored_grid(case: Case, labels: np.ndarray) -> tuple[np.ndarray, Volume]:
     return labels, model_grid
 
 
+@dataclass(frozen=True)
+class ValidationCase:
+    """A validation case whose arrays may cover only a box of the model grid (a cache entry's).
+
+    The box holds the ROI's box, every labelled voxel and the network's context around
+    them, so Dice over it is Dice over the whole grid, and the labels predicted there,
+    put back at ``origin`` of a grid of ``model_shape``, are the whole grid's.
+    """
+
+    case: Case
+    origin: Size3 = (0, 0, 0)
+    model_shape: Size3 | None = None  # None: the case's arrays are the whole grid
+
+    def whole_grid(self, labels: np.ndarray) -> np.ndarray:
+        if self.model_shape is None:
+            return labels
+        whole = np.zeros(self.model_shape, dtype=labels.dtype)
+        whole[tuple(slice(o, o + s) for o, s in zip(self.origin, labels.shape, strict=True))] = (
+            labels
+        )
+        return whole
+
+
 def validate(
-    model: LiviaNet, cases: list[Case], settings: InferenceSettings, save_to: Path | None
+    model: LiviaNet,
+    cases: Sequence[Case | ValidationCase],
+    settings: InferenceSettings,
+    save_to: Path | None,
 ) -> dict[str, Any]:
     """``val_dice_mean`` and ``val_dice_<k>`` over ``cases`` (segmented as ``livianet segment`` does)."""
     # The inference form of a copy: the training network is left as it is.
     network = prepare_for_inference(copy.deepcopy(model), settings)
     num_classes = network.config.num_classes
     per_case = []
-    for case in cases:
+    for item in cases:
+        held_out = item if isinstance(item, ValidationCase) else ValidationCase(item)
+        case = held_out.case
         result = predict_case(network, case, settings)
         assert case.label is not None
         per_case.append(case_dice(result.labels, case.label, num_classes))
         if save_to is not None:
-            labels, grid = on_stored_grid(case, result.labels)
+            labels, grid = on_stored_grid(case, held_out.whole_grid(result.labels))
             save_volume(
                 labels, segmentation_path(save_to, case.files.images[0]), grid, kind="label"
             )
