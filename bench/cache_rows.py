@@ -147,6 +147,8 @@ def train_row(
         row["val_dice_mean"] = float(first["val_dice_mean"])
     if run.returncode:
         row["log_tail"] = "\n".join(log.splitlines()[-15:])
+    shown = {k: v for k, v in row.items() if k != "log_tail"}
+    print(f"    {json.dumps(shown, default=str)}", flush=True)  # partial results as rows finish
     return row
 
 

@@ -22,8 +22,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 from bids_data import CORRUPT, READABLE, BidsData, write_bids_dataset, write_description
+from conftest import write_nifti
 
-from livianet.bids import ParticipantRequest, Selection, run_participant
 from livianet.bids.validator import run_validator, validator_command
 from livianet.cli import main
 
@@ -46,7 +46,7 @@ def _participant(
 ) -> tuple[int, str, str]:
     return _run(
         capsys, "bids", data.root, out, "participant", "--model", checkpoint,
-        "--mask-derivatives", data.masks, "--device", "cpu", *extra,
+        "--mask-derivatives", data.masks, "--device", "cpu", "--probabilities", *extra,
     )  # fmt: skip
 
 
@@ -75,7 +75,7 @@ def cohort(tmp_path_factory, checkpoint):
         argv = ["bids", str(data.root), str(out), level]
         if level == "participant":
             argv += ["--model", str(checkpoint), "--mask-derivatives", str(data.masks)]
-            argv += ["--device", "cpu"]
+            argv += ["--device", "cpu", "--probabilities"]
         with contextlib.redirect_stdout(text), contextlib.redirect_stderr(err):
             code = main(argv)
         runs[level] = (code, text.getvalue(), err.getvalue())
@@ -108,6 +108,20 @@ def test_participant_writes_one_label_map_per_readable_t1w_on_its_grid(cohort):
     assert sidecar["Model"]["Name"] == "tiny_best.pt" and len(sidecar["Model"]["SHA256"][0]) == 64
     for image in out.rglob("*.nii.gz"):  # a sidecar for every image
         assert image.with_name(image.name.replace(".nii.gz", ".json")).is_file(), image
+    probsegs = sorted(p.name for p in out.glob("sub-03/anat/*run-1*_probseg.nii.gz"))
+    assert probsegs == [
+        f"sub-03_acq-fast_run-1_space-orig_label-{label}_probseg.nii.gz"
+        for label in ("LeftThalamus", "RightThalamus", "bCaudatecob")
+    ]
+    probseg = out / "sub-03/anat" / probsegs[0]
+    assert nib.load(probseg).shape == nib.load(data.root / READABLE[3]).shape
+    probabilities = np.asarray(nib.load(probseg).dataobj)
+    assert (
+        probabilities.dtype == np.float32 and 0 <= probabilities.min() <= probabilities.max() <= 1
+    )
+    sidecar = json.loads(probseg.with_name(probsegs[0].replace(".nii.gz", ".json")).read_text())
+    assert sidecar["Labels"] == {"1": "Left-Thalamus"}
+    assert sidecar["SpatialReference"] == "bids:raw:" + READABLE[3]
 
 
 def test_the_dataset_level_files_describe_a_derivatives_dataset(cohort):
@@ -222,22 +236,86 @@ def test_a_second_participant_run_redoes_nothing(cohort, tmp_path, capsys, check
     )
 
 
-def test_a_scan_without_a_mask_is_segmented_as_segment_does_and_says_so(tmp_path, checkpoint):
+def test_a_scan_without_a_mask_is_segmented_as_segment_does_and_says_so(
+    tmp_path, capsys, checkpoint
+):
+    """No --mask-derivatives: `livianet segment`'s path without --roi (brain extraction, which
+    finds no brain in a 24 mm field of view and falls back, saying so); the other spellings of
+    the options; the work folder emptied; other brain settings redo the scan."""
     data = write_bids_dataset(tmp_path / "ds")
-    out = tmp_path / "derivatives"
-    request = ParticipantRequest(
-        data.root, out, (checkpoint,), device="cpu", validate=False,
-        selection=Selection(("01",)),
-    )  # fmt: skip
-    summary = run_participant(request)
-    assert (summary.scans, summary.segmented, summary.failures) == (1, 1, ())
+    out, work = tmp_path / "derivatives", tmp_path / "work"
+    argv = ["bids", data.root, out, "participant", "--model", checkpoint, "--device", "cpu"]
+    argv += ["--participant_label", "sub-01", "--skip_bids_validation", "--nprocs", "1"]
+    code, text, err = _run(capsys, *argv, "--work-dir", work)
+    assert code == 0 and "1 T1w scans: 1 segmented now" in text, err
+    assert work.is_dir() and list(work.iterdir()) == []  # its folder for this run removed
     sidecar = json.loads((out / "sub-01/anat/sub-01_space-orig_dseg.json").read_text())
-    mask = out / "sub-01/anat/sub-01_space-orig_desc-brain_mask.nii.gz"
-    if mask.exists():  # brain extraction found a brain: its mask is the one used
-        assert sidecar["BrainMask"] == "bids::sub-01/anat/sub-01_space-orig_desc-brain_mask.nii.gz"
-    else:
-        assert sidecar["BrainMask"].startswith("none: no --mask-derivatives mask")
-        assert any("no ROI given" in w for w in sidecar["Warnings"])
+    assert not (out / "sub-01/anat/sub-01_space-orig_desc-brain_mask.nii.gz").exists()
+    assert sidecar["BrainMask"].startswith("none: no --mask-derivatives mask")
+    [warning] = [w for w in sidecar["Warnings"] if "no ROI given" in w]
+    assert warning.startswith("brain extraction found no brain (")
+    record = json.loads((out / "logs/scans/sub-01_T1w.json").read_text())
+    assert (
+        record["settings"]["brain"].startswith("deepbet ")
+        and "threshold 0.5" in record["settings"]["brain"]
+    )
+    citation = (out / "logs" / "CITATION.md").read_text()
+    assert "extracted by deepbet" in citation and "Fisch et al." in citation
+    code, text, err = _run(capsys, *argv, "--no-brain-extraction")
+    assert code == 0 and "1 T1w scans: 1 segmented now, 0 unchanged" in text, err
+    sidecar = json.loads((out / "sub-01/anat/sub-01_space-orig_dseg.json").read_text())
+    assert [w for w in sidecar["Warnings"] if "no ROI given" in w] == [warning.split("; ", 1)[1]]
+    assert "Fisch et al." not in (out / "logs" / "CITATION.md").read_text()
+    assert "--no-brain-extraction" in (out / "logs" / "CITATION.md").read_text()
+    code, text, _ = _run(capsys, *argv, "--no-brain-extraction")
+    assert "0 segmented now, 1 unchanged" in text
+
+
+def test_a_mask_off_the_t1w_grid_fails_that_scan_alone(tmp_path, capsys, checkpoint):
+    data = write_bids_dataset(tmp_path / "ds")
+    mask = data.masks / "sub-01/anat/sub-01_desc-brain_mask.nii.gz"
+    write_nifti(mask, np.ones((20, 24, 24), np.uint8))
+    shifted = data.masks / "sub-02/ses-1/anat/sub-02_ses-1_desc-brain_mask.nii.gz"
+    image = nib.load(shifted)
+    affine = image.affine.copy()
+    affine[0, 3] += 2.0
+    nib.save(nib.Nifti1Image(np.asarray(image.dataobj), affine), shifted)
+    out = tmp_path / "out"
+    code, text, err = _participant(
+        capsys, data, out, checkpoint, "--participant-label", "01", "02", "--skip-bids-validation"
+    )
+    assert (
+        code == 1
+        and "3 T1w scans: 1 segmented now, 0 unchanged since an earlier run, 2 failed" in text
+    )
+    assert (
+        f"{mask}: ROI shape (20, 24, 24) differs from image sub-01_T1w.nii.gz shape (24, 24, 24)"
+        in err
+    )
+    assert f"{shifted}: ROI affine differs from image sub-02_ses-1_T1w.nii.gz by 2 mm" in err
+    assert (out / "sub-02/ses-2/anat/sub-02_ses-2_space-orig_dseg.nii.gz").is_file()
+    assert not list(out.glob("sub-01/anat/*_dseg.nii.gz"))
+
+
+def test_the_options_other_bids_apps_spell_are_read_alike(tmp_path):
+    from livianet.bids.filters import Condition
+    from livianet.cli.bids_command import _selection
+    from livianet.cli.parser import build_parser
+
+    filters = tmp_path / "filter.json"
+    filters.write_text(json.dumps({"t1w": {"acquisition": "fast"}}))
+    spellings = (
+        ["--participant-label", "01", "sub-02", "--session-label", "ses-1", "--nprocs", "2",
+         "--bids-filter-file", str(filters), "--work-dir", "w", "--skip-bids-validation"],
+        ["--participant_label", "sub-01", "02", "--session_label", "1", "--n_cpus", "2",
+         "--bids_filter_file", str(filters), "-w", "w", "--skip_bids_validation"],
+    )  # fmt: skip
+    for extra in spellings:
+        args = build_parser().parse_args(["bids", "in", "out", "participant", *extra])
+        assert (args.threads, args.work_dir, args.skip_bids_validation) == (2, Path("w"), True)
+        selection = _selection(args)
+        assert (selection.participants, selection.sessions) == (("01", "02"), ("1",))
+        assert selection.filter.conditions == (Condition("acq", ("fast",)),)
 
 
 def test_unfetched_annex_content_is_listed_with_what_to_do(tmp_path, capsys, checkpoint):

@@ -217,6 +217,34 @@ def test_roi_bad_inputs(tmp_path, capsys):
     assert not (tmp_path / "out").exists()  # nothing half-written
 
 
+def test_roi_brain_refuses_what_extraction_cannot_use(tmp_path, capsys):
+    """Refused before deepbet's networks load: a tiny scan, a .mat without axis codes."""
+    folder = tmp_path / "MR"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    write_nifti(folder / "MR_1.nii.gz", rng.random((20, 20, 20), np.float32))
+    scipy.io.savemat(
+        str(folder / "MR_2.mat"), {"vol": rng.integers(0, 9, (100, 100, 100), np.uint8)}
+    )
+    code = run("roi", folder, tmp_path / "ROI", "--brain")
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert "2 of 2 images got no ROI" in err and "field of view 20x20x20 mm" in err
+    assert "MR_2.mat: a .mat array stores no orientation" in err
+    code = run("roi", folder, tmp_path / "ROI", "--brain", "--largest")
+    assert_one_line_error(capsys, code, "--threshold, --fill-holes and --largest")
+    code = run("roi", folder, tmp_path / "ROI", "--brain", "--brain-threshold", "2")
+    assert_one_line_error(capsys, code, "--brain-threshold 2: expected a probability")
+
+
+def test_train_says_how_to_make_a_missing_roi_folder(tmp_path, tiny_ini, tiny_dataset, capsys):
+    shutil.rmtree(tiny_dataset / "ROI")
+    line = assert_one_line_error(capsys, run("train", tiny_ini), "ROI folder not found")
+    assert f"livianet roi {tiny_dataset / 'MR'} {tiny_dataset / 'ROI'} --brain" in line
+    (tiny_dataset / "ROI").mkdir()
+    assert_one_line_error(capsys, run("train", tiny_ini), "ROI folder is empty", "--brain")
+
+
 # --- the example data: small .mat stand-ins in the original's layout (tests/test_shared_data.py
 # reads the real scans)
 

@@ -80,3 +80,17 @@ def test_segment_positionals_and_defaults():
     assert args.out == Path("o") and args.model is None and args.resample is True
     assert args.output_root == Path("outputFiles") and args.precision == "auto"
     assert args.batch == 1 and args.tile is None
+
+
+def test_segment_brain_extraction_flags():
+    args = build_parser().parse_args(["segment", "T1.nii.gz", "--out", "o"])
+    assert args.brain_extraction is True and not args.save_brain
+    assert (args.brain_threshold, args.brain_dilation) == (0.5, 0)
+    args = build_parser().parse_args(
+        ["segment", "T1.nii.gz", "--out", "o", "--no-brain-extraction", "--save-brain",
+         "--brain-threshold", "0.3", "--brain-dilation", "-2"]
+    )  # fmt: skip
+    assert args.brain_extraction is False and args.save_brain
+    assert (args.brain_threshold, args.brain_dilation) == (0.3, -2)
+    roi = build_parser().parse_args(["roi", "MR", "ROI", "--brain", "--orientation", "ILA"])
+    assert roi.brain and roi.orientation == "ILA" and roi.brain_threshold == 0.5

@@ -194,3 +194,33 @@ def test_evaluation_draws_nothing():
             else:
                 continue
             assert not {n.split(".")[0] for n in names} & drawing, f"{path.name}: {names}"
+
+
+def _extracted(scan: dict, tiv_cm3: float, edge: dict[str, int] | None = None) -> dict:
+    """``scan`` as segmentation records a scan whose brain mask was extracted."""
+    return {**scan, "tiv_mm3": tiv_cm3 * 1000, "labels_on_brain_edge": edge or {}}
+
+
+@pytest.mark.parametrize(
+    ("tiv_cm3", "edge", "expected"),
+    [
+        (650.0, None, "brain mask volume 650 cm³ is implausible for an adult head"),
+        (2600.0, None, "brain mask volume 2,600 cm³ is implausible"),
+        (1450.0, {"3": 12}, "Left-Putamen: 12 labelled voxels on the brain mask's edge"),
+    ],
+)
+def test_an_implausible_or_cutting_brain_mask_flags_its_scan(tiv_cm3, edge, expected):
+    scans = [_extracted(s, 1400.0 + 20 * i) for i, s in enumerate(healthy_scans(6))]
+    scans[2] = _extracted(scans[2], tiv_cm3, edge)
+    result = assess(manifest(scans))
+    assert [s.image for s in result.flagged] == [scans[2]["image"]]
+    assert any(reason.startswith(expected) for reason in result.scans[0].reasons)
+    columns, rows = qc_rows(result)
+    assert columns[-1] == "brain_mask_cm3"
+    assert rows[0]["brain_mask_cm3"] == pytest.approx(tiv_cm3)
+    assert sorted(r["brain_mask_cm3"] for r in rows[1:]) == [1400, 1420, 1460, 1480, 1500]
+
+
+def test_scans_given_with_a_mask_get_no_brain_column():
+    columns, _ = qc_rows(assess(manifest(healthy_scans(6))))
+    assert "brain_mask_cm3" not in columns

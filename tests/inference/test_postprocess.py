@@ -11,10 +11,12 @@ from livianet.data import CaseFiles, load_case
 from livianet.inference import (
     InferenceSettings,
     Segmentation,
+    keep_largest_component,
     predict_case,
     prepare_for_inference,
     remove_stray_components,
 )
+from livianet.inference.postprocess import Place
 from livianet.networks import Checkpoint
 
 
@@ -113,3 +115,46 @@ def test_validation_and_segment_clean_up_a_scan_alike(tmp_path):
         assert output is not None
         assert (output[0, removed] == 1.0).all() and (output[1:, removed] == 0.0).all()
     np.testing.assert_allclose(segmented.probabilities, probabilities, atol=1e-6)
+
+
+def _true_and_false_blob() -> tuple[np.ndarray, np.ndarray]:
+    """Label 1 twice: a true 2x2x2 cube (p = 0.9, mass 7.2) and a false 12-voxel bar (p = 0.4, 4.8).
+
+    The false piece has more voxels (12 > 8) but less probability: the
+    issue's thalamus outnumbered by a doubtful blob in the cerebellum.
+    """
+    labels = np.zeros((12, 4, 4), np.uint8)
+    labels[0:2, 0:2, 0:2] = 1  # the true structure
+    labels[5:11, 2:4, 3] = 1  # the false one, far away
+    probabilities = np.zeros((2, 12, 4, 4), np.float32)
+    probabilities[0] = 1.0
+    probabilities[:, 0:2, 0:2, 0:2] = np.array([0.1, 0.9]).reshape(2, 1, 1, 1)
+    probabilities[:, 5:11, 2:4, 3] = np.array([0.6, 0.4]).reshape(2, 1, 1)
+    return labels, probabilities
+
+
+def test_the_believed_piece_stays_not_the_larger_doubtful_one():
+    labels, probabilities = _true_and_false_blob()
+    assert keep_largest_component(labels, 2)[5:11, 2:4, 3].all()  # today's rule: the blob
+    cleaned = remove_stray_components(labels, 2, probabilities)
+    assert int(cleaned.sum()) == 8 and cleaned[0:2, 0:2, 0:2].all()  # the true cube only
+    assert (probabilities[0, 5:11, 2:4, 3] == 1.0).all()
+    assert (probabilities[1, 5:11, 2:4, 3] == 0.0).all()
+
+
+def test_a_piece_in_its_place_wins_over_more_mass_elsewhere():
+    labels, probabilities = _true_and_false_blob()
+    probabilities[1, 5:11, 2:4, 3] = 0.7  # now the misplaced bar has the more mass (8.4 > 7.2)
+    assert remove_stray_components(labels, 2, probabilities.copy())[5:11, 2:4, 3].all()
+    place = Place(centre=(0.5, 0.5, 0.5), half_extent=(3.0, 3.0, 3.0))  # around the cube
+    cleaned = remove_stray_components(labels, 2, probabilities, places={1: place})
+    assert int(cleaned.sum()) == 8 and cleaned[0:2, 0:2, 0:2].all()
+    nowhere = Place(centre=(50.0, 50.0, 50.0), half_extent=(1.0, 1.0, 1.0))  # no piece in place
+    assert remove_stray_components(labels, 2, places={1: nowhere})[5:11, 2:4, 3].all()
+
+
+def test_pieces_near_the_kept_one_stay_when_asked_far_ones_go():
+    labels = np.array([1, 1, 1, 0, 1, 0, 0, 0, 1], np.uint8).reshape(9, 1, 1)
+    assert remove_stray_components(labels, 2).ravel().tolist() == [1, 1, 1, 0, 0, 0, 0, 0, 0]
+    near = remove_stray_components(labels, 2, near=1)  # a one-voxel gap: kept; four: gone
+    assert near.ravel().tolist() == [1, 1, 1, 0, 1, 0, 0, 0, 0]

@@ -88,6 +88,19 @@ def test_panels_have_true_proportions():
     assert axial.size_mm == pytest.approx(axial.labels.shape[::-1])
 
 
+def test_an_extracted_brain_mask_is_outlined():
+    image, labels, affine = _scan()
+    brain = image > 0  # the phantom's head: wider than the structures
+    plain = display_panels(image, labels, affine)
+    outlined = display_panels(image, labels, affine, brain_mask=brain)
+    for before, after in zip(plain, outlined, strict=True):
+        assert before.outline is None and after.outline is not None
+        assert after.outline.shape == after.labels.shape and after.outline.any()
+        assert after.labels.size >= before.labels.size  # widened to the mask, never cut
+    with pytest.raises(ValueError, match="brain_mask shape"):
+        display_panels(image, labels, affine, brain_mask=brain[1:])
+
+
 def test_save_mosaic_states_the_convention(tmp_path):
     image, labels, affine = _stored(*_scan(), "PSR")
     names = {**NAMES, MARKER: "marker", ROD: "rod"}

@@ -57,12 +57,14 @@ def test_a_config_without_the_section_stores_what_it_did(tiny_ini):
     assert "synthesis" not in to_plain(config)  # checkpoints and logs unchanged
 
 
-def test_training_refuses_label_maps_alone_for_now(tmp_path):
+def test_label_maps_alone_are_for_train_and_synth_only(tmp_path):
     ini = write_ini(tmp_path, tmp_path / "maps")
+    config = load_training_config(ini, label_maps_only=True)  # what train and synth ask for
+    assert config.data.image_folders == () and config.train_indexes == ()
     with pytest.raises(
-        ConfigError, match=r"missing section \[Training Images\]; training from \[Label Maps\]"
+        ConfigError, match=r"missing section \[Training Images\]; this command needs real images"
     ):
-        load_training_config(ini)
+        load_training_config(ini)  # commands that need real scans (cache, dry runs, ...)
 
 
 @pytest.mark.parametrize(

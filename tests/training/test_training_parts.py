@@ -8,8 +8,9 @@ from conftest import write_tiny_ini
 
 from livianet.config import AugmentConfig, ModelConfig, load_training_config
 from livianet.networks import build_model
+from livianet.synthesis.codes import swap_table
 from livianet.training import TrainOptions, train
-from livianet.training.augment import augment_batch, swap_table
+from livianet.training.augment import augment_batch
 from livianet.training.losses import SegmentationLoss, soft_dice_loss, weight_penalty
 
 

@@ -9,9 +9,15 @@ BIDS-derivatives rules (:mod:`livianet.bids.outputs`); docs/bids.md shows a real
 
 from livianet.bids.group import GroupSummary, run_group
 from livianet.bids.layout import DatasetIndex, Selection, T1wScan, index_t1w, labels_option
-from livianet.bids.participant import ParticipantRequest, ParticipantSummary, run_participant
+from livianet.bids.participant import (
+    BrainOptions,
+    ParticipantRequest,
+    ParticipantSummary,
+    run_participant,
+)
 
 __all__ = [
+    "BrainOptions",
     "DatasetIndex",
     "GroupSummary",
     "ParticipantRequest",

@@ -163,6 +163,7 @@ class RunFacts:
     masks: str  # where the brain masks came from, in words
     command: str
     mask_root: Path | None = None  # --mask-derivatives, linked as "masks" in the sidecars
+    extractor: str | None = None  # what to cite for brain masks extracted, when some may be
 
 
 def write_dataset_files(out_dir: Path, facts: RunFacts) -> None:
@@ -250,4 +251,5 @@ def citation(facts: RunFacts) -> str:
         f"Command: `{facts.command}`\n\n"
         f"The model's terms: {terms}.\n\n"
         f"[1] {PAPER}\n"
+        + (f"\nScans without a given mask: {facts.extractor}.\n" if facts.extractor else "")
     )

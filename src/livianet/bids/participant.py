@@ -53,6 +53,23 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class BrainOptions:
+    """Brain extraction for scans without a ``--mask-derivatives`` mask, as ``livianet segment``."""
+
+    extraction: bool = True
+    threshold: float = 0.5
+    dilation: int = 0
+
+    def words(self) -> str:
+        """What a scan's record keeps of them: other options, or another extractor, redo it."""
+        from livianet.inference.brain import EXTRACTOR
+
+        if not self.extraction:
+            return "none"
+        return f"{EXTRACTOR}, threshold {self.threshold}, dilation {self.dilation} mm"
+
+
+@dataclass(frozen=True)
 class ParticipantRequest:
     """What one ``participant`` command asks for."""
 
@@ -62,6 +79,7 @@ class ParticipantRequest:
     selection: Selection = Selection()
     mask_derivatives: Path | None = None
     work_dir: Path | None = None
+    brain: BrainOptions = BrainOptions()
     validate: bool = True
     overwrite: bool = False
     probabilities: bool = False
@@ -99,7 +117,7 @@ def run_participant(request: ParticipantRequest) -> ParticipantSummary:
     distributed.init(resolve_device(request.device))
     facts = RunFacts(
         request.bids_dir, source_description, model, _mask_words(request), request.command,
-        request.mask_derivatives,
+        request.mask_derivatives, _extractor(request, plans),
     )  # fmt: skip
     chosen: list[int] | str | None = None
     if info.is_main:
@@ -144,6 +162,7 @@ def _plan(
     settings = ScanSettings(
         model.sha256, request.probabilities, request.tta,
         mask.relative_to(masks.root).as_posix() if mask is not None and masks else None, digest,
+        request.brain.words() if mask is None else None,
     )  # fmt: skip
     return ScanPlan(scan, settings, mask, problem)
 
@@ -198,6 +217,8 @@ def _segment(
     options = SegmentOptions(
         device=request.device, precision=request.precision, probabilities=request.probabilities,
         tta=request.tta, report=True, run_files=False,
+        brain_extraction=request.brain.extraction, brain_threshold=request.brain.threshold,
+        brain_dilation=request.brain.dilation,
     )  # fmt: skip
     publisher = Publisher(request.out_dir, work, model, plans)
     try:
@@ -222,6 +243,21 @@ def _summary(
 
 
 def _mask_words(request: ParticipantRequest) -> str:
-    if request.mask_derivatives is not None:
-        return f"desc-brain_mask files from {request.mask_derivatives}, else as `livianet segment` without --roi"
-    return "as `livianet segment` without --roi (the desc-brain_mask file and each dseg sidecar say which)"
+    given = (
+        f"desc-brain_mask files from {request.mask_derivatives}, else "
+        if request.mask_derivatives is not None
+        else ""
+    )
+    if not request.brain.extraction:
+        return f"{given}none (--no-brain-extraction: each scan normalised over its nonzero voxels)"
+    return (
+        f"{given}as `livianet segment` without --roi: extracted by {request.brain.words()} "
+        "(each dseg sidecar's BrainMask says which mask a scan had)"
+    )
+
+
+def _extractor(request: ParticipantRequest, plans: Sequence[ScanPlan]) -> str | None:
+    """What to cite for extracted brain masks, when some scan has no given mask."""
+    from livianet.inference.brain import CITATION
+
+    return CITATION if request.brain.extraction and any(p.mask is None for p in plans) else None

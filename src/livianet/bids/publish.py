@@ -91,7 +91,8 @@ def publish_scan(
             target = outputs.probseg(label.abbreviation)
             move_into_place(work, out_dir / target)
             what = f"probability of {label.name} (label {label.index}) in each voxel"
-            written += [target, _sidecar(out_dir, target, _image_sidecar(scan, what, model))]
+            values = {**_image_sidecar(scan, what, model), "Labels": {str(label.index): label.name}}
+            written += [target, _sidecar(out_dir, target, values)]
     mask, tiv = _publish_mask(out_dir, plan, job)
     if mask is not None:
         written += [mask, _sidecar(out_dir, mask, _mask_sidecar(plan))]
@@ -194,7 +195,9 @@ def _mask_sidecar(plan: ScanPlan) -> dict[str, Any]:
         origin = f"bids:{MASK_LINK}:{plan.settings.mask}"
         words = f"brain mask from --mask-derivatives ({plan.settings.mask})"
     else:
-        origin, words = raw_uri(plan.scan), "brain mask extracted from the T1w by livianet"
+        from livianet.inference.brain import EXTRACTOR
+
+        origin, words = raw_uri(plan.scan), f"brain mask extracted from the T1w by {EXTRACTOR}"
     return {
         "Description": f"{words}: the region segmented and normalised",
         "Type": "Brain",

@@ -38,6 +38,7 @@ class ScanSettings:
     tta: bool
     mask: str | None  # the mask file (below --mask-derivatives) and its digest, when one is used
     mask_sha256: str | None
+    brain: str | None = None  # without a given mask: the brain extraction's settings, in words
 
     def as_dict(self) -> dict[str, Any]:
         values = asdict(self)

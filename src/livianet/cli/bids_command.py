@@ -55,7 +55,25 @@ def add_bids_parser(commands: Commands) -> None:
         help="a built-in model (`livianet models`) or a checkpoint; repeat for an ensemble "
         "(default: the built-in model)",
     )  # fmt: skip
+    _add_bids_brain(bids)
     _add_bids_options(bids)
+
+
+def _add_bids_brain(bids: argparse.ArgumentParser) -> None:
+    """Scans without a --mask-derivatives mask: brain extraction as in `livianet segment`."""
+    bids.add_argument(
+        "--no-brain-extraction", dest="brain_extraction", action="store_false",
+        help="segment scans without a --mask-derivatives mask as they are (no brain "
+        "extraction: intensities normalised over the nonzero voxels)",
+    )  # fmt: skip
+    bids.add_argument(
+        "--brain-threshold", type=float, default=0.5, metavar="P",
+        help="brain extraction: a voxel is brain where its probability is above P (default 0.5)",
+    )  # fmt: skip
+    bids.add_argument(
+        "--brain-dilation", type=int, default=0, metavar="MM",
+        help="brain extraction: grow (or, negative, shrink) the mask by MM 1 mm voxels (default 0)",
+    )  # fmt: skip
 
 
 def _add_bids_options(bids: argparse.ArgumentParser) -> None:
@@ -89,7 +107,7 @@ def _add_bids_options(bids: argparse.ArgumentParser) -> None:
         help="auto, cpu, cuda or cuda:N (default: auto; under torchrun the GPU of LOCAL_RANK)",
     )  # fmt: skip
     bids.add_argument(
-        "--nprocs", "--n_cpus", "--n-cpus", dest="threads", type=int, default=None,
+        "--nprocs", "--n_cpus", "--n-cpus", "--threads", dest="threads", type=int, default=None,
         metavar="N", help="CPU threads for PyTorch (default: PyTorch's choice)",
     )  # fmt: skip
 
@@ -108,7 +126,7 @@ def _selection(args: argparse.Namespace) -> Selection:
 def run_bids(args: argparse.Namespace) -> int:
     if args.analysis_level == "group":
         return _group(args)
-    from livianet.bids import ParticipantRequest, run_participant
+    from livianet.bids import BrainOptions, ParticipantRequest, run_participant
     from livianet.networks.pretrained import DEFAULT_MODEL
     from livianet.runtime import distributed
 
@@ -116,6 +134,7 @@ def run_bids(args: argparse.Namespace) -> int:
         bids_dir=args.bids_dir, out_dir=args.output_dir,
         models=tuple(args.model or [DEFAULT_MODEL]), selection=_selection(args),
         mask_derivatives=args.mask_derivatives, work_dir=args.work_dir,
+        brain=BrainOptions(args.brain_extraction, args.brain_threshold, args.brain_dilation),
         validate=not args.skip_bids_validation, overwrite=args.overwrite,
         probabilities=args.probabilities, tta=args.tta, device=args.device,
         precision=args.precision, command=command_line(args),
@@ -146,6 +165,13 @@ def command_line(args: argparse.Namespace) -> str:
     for model in args.model or []:
         words += ["--model", str(model)]
     words += [f for f, on in (("--probabilities", args.probabilities), ("--tta", args.tta)) if on]
+    if not args.brain_extraction:
+        words.append("--no-brain-extraction")
+    for flag, value, default in (
+        ("--brain-threshold", args.brain_threshold, 0.5),
+        ("--brain-dilation", args.brain_dilation, 0),
+    ):
+        words += [flag, str(value)] if args.brain_extraction and value != default else []
     words += ["--precision", args.precision] if args.precision != "auto" else []
     return shlex.join(words)
 

@@ -32,6 +32,19 @@ def _names(path: Path | None) -> dict[int, str] | None:
     return load_label_names(path)
 
 
+def _check_roi_folder(roi_folder: Path | None, images: Path) -> None:
+    """A named ROI folder that is missing or empty: say how to make one from the images."""
+    from livianet.io import list_volume_files
+
+    if roi_folder is None or (roi_folder.is_dir() and list_volume_files(roi_folder)):
+        return
+    state = "is empty" if roi_folder.is_dir() else "not found"
+    raise DataError(
+        f"{roi_folder}: ROI folder {state}; make brain masks from the images with "
+        f"`livianet roi {images} {roi_folder} --brain` (or remove ROIFolder to train without)"
+    )
+
+
 def _legacy_resume(args: argparse.Namespace) -> Path | None:
     """The original's ``CONFIG 0`` (new network) and ``CONFIG 1 MODEL`` (continue MODEL)."""
     if not args.legacy:
@@ -59,7 +72,7 @@ def _jobs(jobs: int) -> int:
 def run_train(args: argparse.Namespace) -> int:
     from livianet.config import load_training_config
 
-    config = load_training_config(args.config, data_root=args.data_root)
+    config = load_training_config(args.config, data_root=args.data_root, label_maps_only=True)
     resume = _legacy_resume(args)
     if args.dry_run:
         from livianet.cli.dryrun import dry_run
@@ -69,6 +82,9 @@ def run_train(args: argparse.Namespace) -> int:
         return 1 if problems else 0
     from livianet.training import TrainOptions, train
 
+    folders = [*config.data.image_folders, config.data.label_folder]
+    if config.data.image_folders and all(f is not None and f.is_dir() for f in folders):
+        _check_roi_folder(config.data.roi_folder, config.data.image_folders[0])  # the rest is there
     options = TrainOptions(
         resume=resume,
         overwrite=args.overwrite,
@@ -204,6 +220,10 @@ def _segment_options(args: argparse.Namespace, orientation: str | None) -> Segme
         skip_existing=args.skip_existing,
         report=not args.no_report,
         original_labels=args.original_labels,
+        brain_extraction=args.brain_extraction,
+        brain_threshold=args.brain_threshold,
+        brain_dilation=args.brain_dilation,
+        save_brain=args.save_brain,
     )
 
 
@@ -269,6 +289,8 @@ def run_labels(args: argparse.Namespace) -> int:
 
 
 def run_roi(args: argparse.Namespace) -> int:
+    if args.brain:
+        return _brain_rois(args)
     from livianet.data import process_roi_folder
 
     written = process_roi_folder(
@@ -276,6 +298,33 @@ def run_roi(args: argparse.Namespace) -> int:
     )
     print(f"{len(written)} ROI masks written to {args.out_dir}")
     return 0
+
+
+def _brain_rois(args: argparse.Namespace) -> int:
+    """``roi --brain``: ROI masks by brain extraction; scans without a brain listed (exit 1)."""
+    from livianet.inference.brain import BrainSettings
+    from livianet.inference.brain_folder import brain_roi_folder
+
+    if args.threshold or args.fill_holes or args.largest:
+        raise ConfigError(
+            "roi --brain: --threshold, --fill-holes and --largest are for image > threshold"
+        )
+    settings = BrainSettings(args.brain_threshold, args.brain_dilation)
+    done = brain_roi_folder(
+        args.in_dir, args.out_dir, settings, fmt=_format(args),
+        orientation=_orientation_option(args.orientation), device=args.device,
+    )  # fmt: skip
+    print(f"{len(done.written)} ROI masks (brain extraction) written to {args.out_dir}")
+    if not done.failures:
+        return 0
+    print(
+        f"livianet: error: {len(done.failures)} of {len(done.written) + len(done.failures)} "
+        f"images got no ROI: {done.failures[0][1]}",
+        file=sys.stderr,
+    )
+    for _, message in done.failures[1:]:
+        print(f"  {message}", file=sys.stderr)
+    return 1
 
 
 def run_export(args: argparse.Namespace) -> int:

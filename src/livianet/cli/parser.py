@@ -156,9 +156,41 @@ def _segment_parser(commands: Commands) -> None:
         "form). Images may be files (NIfTI, MGZ, .mat), folders or glob patterns.",
     )
     _add_segment_inputs(segment)
+    _add_segment_brain(segment)
     _add_segment_outputs(segment)
     _add_segment_geometry(segment)
     _add_segment_runtime(segment)
+
+
+def _add_segment_brain(segment: argparse.ArgumentParser) -> None:
+    """Brain extraction for scans without ``--roi`` (deepbet; livianet.inference.brain)."""
+    segment.add_argument(
+        "--no-brain-extraction",
+        dest="brain_extraction",
+        action="store_false",
+        help="segment scans given without --roi as they are (no brain extraction: intensities "
+        "normalised over the nonzero voxels)",
+    )
+    segment.add_argument(
+        "--brain-threshold",
+        type=float,
+        default=0.5,
+        metavar="P",
+        help="brain extraction: a voxel is brain where its probability is above P (default 0.5)",
+    )
+    segment.add_argument(
+        "--brain-dilation",
+        type=int,
+        default=0,
+        metavar="MM",
+        help="brain extraction: grow (or, negative, shrink) the mask by MM 1 mm voxels (default 0)",
+    )
+    segment.add_argument(
+        "--save-brain",
+        action="store_true",
+        help="also write SkullStripped_<name>, the T1 with everything outside the extracted "
+        "brain mask set to 0",
+    )
 
 
 def _add_segment_inputs(segment: argparse.ArgumentParser) -> None:
@@ -307,7 +339,33 @@ def _roi_parser(commands: Commands) -> None:
     roi.add_argument(
         "--largest", action="store_true", help="keep only the largest connected component"
     )
+    roi.add_argument(
+        "--brain",
+        action="store_true",
+        help="brain masks by brain extraction (deepbet) of whole-head T1s instead of "
+        "image > threshold",
+    )
+    roi.add_argument(
+        "--brain-threshold",
+        type=float,
+        default=0.5,
+        metavar="P",
+        help="with --brain: brain where deepbet's probability is above P (default 0.5)",
+    )
+    roi.add_argument(
+        "--brain-dilation",
+        type=int,
+        default=0,
+        metavar="MM",
+        help="with --brain: grow (or, negative, shrink) the masks by MM voxels (default 0)",
+    )
+    roi.add_argument(
+        "--orientation",
+        metavar="CODES",
+        help="with --brain: axis codes of .mat images, which store no affine (e.g. ILA)",
+    )
     _add_output_format(roi)
+    _add_runtime(roi)
 
 
 def _models_parser(commands: Commands) -> None:

@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     Commands = argparse._SubParsersAction[argparse.ArgumentParser]
-    from livianet.config import TrainingConfig
-    from livianet.synthesis import IntensityPriors, LabelMapSource
+    from livianet.synthesis import LabelMapSource
 
 logger = logging.getLogger(__name__)
 
@@ -45,20 +44,6 @@ def add_synth_parser(commands: Commands) -> None:
     )
 
 
-def _priors(config: TrainingConfig) -> IntensityPriors | None:
-    """T1-like priors from the real training scans, when the INI asks for them."""
-    assert config.synthesis is not None
-    if config.synthesis.t1_share <= 0:
-        return None
-    from livianet.data import list_cases
-    from livianet.synthesis import priors_from_files
-
-    files = list_cases(config.data, config.train_indexes, "training")
-    return priors_from_files(
-        files, config.model.num_classes, config.train.normalization, config.data.orientation
-    )
-
-
 def run_synth(args: argparse.Namespace) -> int:
     from livianet.config import load_training_config
     from livianet.errors import ConfigError
@@ -70,9 +55,9 @@ def run_synth(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"{args.config}: no [Label Maps] section; synth draws images from label maps"
         )
-    from livianet.synthesis import LabelMapSource
+    from livianet.synthesis import LabelMapSource, training_priors
 
-    source = LabelMapSource.from_config(config, priors=_priors(config))
+    source = LabelMapSource.from_config(config, priors=training_priors(config))
     seed = config.train.seed if args.seed is None else args.seed
     args.out.mkdir(parents=True, exist_ok=True)
     written = (

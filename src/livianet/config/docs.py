@@ -31,14 +31,18 @@ SECTION_NOTES = {
         "Every default is the value of the original `LiviaNET_Config.ini`, except the L1/L2 "
         "constants (0 here)."
     ),
-    ck.TRAINING_IMAGES: "Training INI, required. Training and validation cases.",
+    ck.TRAINING_IMAGES: (
+        "Training INI, required unless `[Label Maps]` is given (training from label maps "
+        "alone). Training and validation cases."
+    ),
     ck.SEGMENTATION_IMAGES: (
         "Segmentation INI, required (its only section). A training INI may carry it too."
     ),
     ck.LABEL_MAPS: (
         "Training INI, optional. Training images drawn from label maps, randomised at every "
-        "patch (see [docs/synthesis.md](synthesis.md)); `livianet synth CONFIG --out DIR` "
-        "writes a few."
+        "patch (see [docs/synthesis.md](synthesis.md)). `livianet train` mixes them with "
+        "the real cases of `[Training Images]` (`syntheticShare` of each batch) or, without "
+        "that section, trains on them alone; `livianet synth CONFIG --out DIR` writes a few."
     ),
 }
 

@@ -235,7 +235,8 @@ def _label_map_keys() -> tuple[Key, ...]:
             "validation_indexes",
             v.int_list(0),
             (),
-            "Positions of held-out maps, rendered with fixed seeds as validation cases.",
+            "Positions of held-out maps, rendered once with fixed seeds (their shapes kept) as "
+            "validation cases, beside the real validation scans of [Training Images] if any.",
             "new",
         ),
         Key(
@@ -255,8 +256,9 @@ def _label_map_keys() -> tuple[Key, ...]:
             "share",
             v.optional_number(0.0, 1.0),
             None,
-            "Share of synthetic patches in each batch; not given: 1 without [Training Images], "
-            "0.5 with.",
+            "Share of each sub-epoch's training patches drawn from the maps, the rest from the "
+            "real cases; not given: 1 without [Training Images], 0.5 with. 1 with [Training "
+            "Images]: the real scans only set the model's grid, the priors and validation.",
             "new",
         ),
         Key(

@@ -150,8 +150,8 @@ def _training_images(
         return DataConfig((), None, None), {"train_indexes": (), "validation_indexes": ()}
     if ck.TRAINING_IMAGES not in sections and label_maps:
         raise ConfigError(
-            f"{file}: missing section [{ck.TRAINING_IMAGES}]; training from [{ck.LABEL_MAPS}] "
-            "alone is not part of `livianet train` yet (`livianet synth` renders the maps)"
+            f"{file}: missing section [{ck.TRAINING_IMAGES}]; this command needs real images "
+            f"(an INI with [{ck.LABEL_MAPS}] alone is for `livianet train` and `livianet synth`)"
         )
     images = section_values(file, sections, ck.TRAINING_IMAGES, required=True)
     assert images is not None
@@ -193,7 +193,9 @@ def load_training_config(
         data_root: when given, each data folder is looked up under it by its
             last folder name (``MR``, ``Label``, ``ROI``).
         label_maps_only: accept an INI without ``[Training Images]`` when it has
-            ``[Label Maps]`` (its config then holds no image folders).
+            ``[Label Maps]`` (its config then holds no image folders): what
+            ``livianet train`` and ``livianet synth`` ask for; commands that need real
+            images leave it False and refuse such an INI.
     """
     file = Path(path)
     root = Path(data_root) if data_root is not None else None

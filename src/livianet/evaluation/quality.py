@@ -258,6 +258,11 @@ def qc_rows(assessment: Assessment) -> tuple[list[str], list[dict[str, Any]]]:
         ]
     pair_columns = [f"{_pair_heading(assessment, p)}_asymmetry" for p in assessment.pairs]
     columns += pair_columns
+    extracted = any("tiv_mm3" in scan.entry for scan in assessment.scans)
+    if extracted:
+        columns.append(
+            "brain_mask_cm3"
+        )  # the extracted mask's volume (TIV), flagged outside limits
     rows = []
     for scan in assessment.scans:
         row: dict[str, Any] = {
@@ -273,6 +278,9 @@ def qc_rows(assessment: Assessment) -> tuple[list[str], list[dict[str, Any]]]:
             row[f"{base}_largest_fraction"] = item.largest_fraction
         for column, pair in zip(pair_columns, scan.pairs, strict=False):
             row[column] = pair.asymmetry
+        if extracted:
+            tiv = as_float(scan.entry.get("tiv_mm3"))
+            row["brain_mask_cm3"] = tiv / 1000 if tiv is not None else None
         rows.append(row)
     return columns, rows
 

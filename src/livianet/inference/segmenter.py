@@ -49,6 +49,7 @@ from livianet.inference.brain import (
     BrainSettings,
     NoBrainFound,
     brain_mask,
+    field_of_view_problem,
 )
 from livianet.inference.inputs import ScanInput, as_volume
 from livianet.inference.member import Member, member_probabilities, model_input, run_member
@@ -246,6 +247,8 @@ class Segmenter:
             return None, NO_ROI_WARNING
         if not known:
             reason = "it needs the orientation of a .mat array: pass --orientation"
+        elif (problem := field_of_view_problem(source)) is not None:
+            reason = problem  # found before deepbet's networks are loaded
         else:
             try:
                 return brain_mask(source, self.brain_extractor(), self.brain), ""

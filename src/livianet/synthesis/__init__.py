@@ -9,12 +9,19 @@ for training, whole-map renders for validation and ``livianet synth``.
 
 from livianet.synthesis.codes import CodeTable, code_table
 from livianet.synthesis.maps import LabelMap, load_label_maps, map_files
-from livianet.synthesis.priors import IntensityPriors, Prior, estimate_priors, priors_from_files
+from livianet.synthesis.priors import (
+    IntensityPriors,
+    Prior,
+    estimate_priors,
+    priors_from_files,
+    training_priors,
+)
 from livianet.synthesis.source import (
     SYNTHESIS_STREAM,
     LabelMapSource,
     PatchPlan,
     Rendered,
+    row_seeds,
     sample_seeds,
 )
 
@@ -32,5 +39,7 @@ __all__ = [
     "load_label_maps",
     "map_files",
     "priors_from_files",
+    "row_seeds",
     "sample_seeds",
+    "training_priors",
 ]

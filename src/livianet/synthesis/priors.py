@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from livianet.data import CaseFiles, load_case
+from livianet.config.schema import TrainingConfig
+from livianet.data import CaseFiles, list_cases, load_case
 
 logger = logging.getLogger(__name__)
 
@@ -152,3 +153,13 @@ def priors_from_files(
         )
         logger.info("T1-like priors (channel %d) from %d scans: %s", c, len(cases), described)
     return priors
+
+
+def training_priors(config: TrainingConfig) -> IntensityPriors | None:
+    """The priors of ``config``'s real training scans when ``t1Share`` asks for them, else None."""
+    if config.synthesis is None or config.synthesis.t1_share <= 0:
+        return None
+    files = list_cases(config.data, config.train_indexes, "training")
+    return priors_from_files(
+        files, config.model.num_classes, config.train.normalization, config.data.orientation
+    )

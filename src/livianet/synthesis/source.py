@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,9 +43,14 @@ VALIDATION_STREAM = 19
 BACKGROUND_TRIES = 64  # candidates per round when drawing a background centre in the ROI
 
 
+def row_seeds(seed: int, epoch: int, sub_epoch: int, rows: Iterable[int]) -> list[list[int]]:
+    """Seeds of the synthetic samples at ``rows`` (positions in the sub-epoch's global stream)."""
+    return [[seed, epoch, sub_epoch, SYNTHESIS_STREAM, int(n)] for n in rows]
+
+
 def sample_seeds(seed: int, epoch: int, sub_epoch: int, first: int, count: int) -> list[list[int]]:
     """Seeds of synthetic samples ``first .. first + count - 1`` of one sub-epoch."""
-    return [[seed, epoch, sub_epoch, SYNTHESIS_STREAM, n] for n in range(first, first + count)]
+    return row_seeds(seed, epoch, sub_epoch, range(first, first + count))
 
 
 @dataclass(frozen=True)
@@ -151,6 +156,11 @@ class LabelMapSource:
             spacing = tuple(float(np.median([m.spacing[a] for m in maps])) for a in range(3))
         plan = PatchPlan.from_config(config, spacing)
         return cls(maps, table, synthesis, plan, priors, held_out, device)
+
+    @property
+    def share(self) -> float:
+        """The share of each sub-epoch's patches drawn from the maps (``syntheticShare``)."""
+        return self.config.share
 
     # ------------------------------------------------------------------ patches
 

@@ -13,18 +13,7 @@ import numpy as np
 
 from livianet.config import AugmentConfig
 from livianet.config.values import LEFT_RIGHT_AXIS
-
-
-def swap_table(pairs: tuple[tuple[int, int], ...], num_classes: int) -> np.ndarray:
-    """Lookup table that exchanges each left/right pair of labels.
-
-    >>> swap_table(((1, 3),), 4).tolist()
-    [0, 3, 2, 1]
-    """
-    table = np.arange(num_classes, dtype=np.int64)
-    for left, right in pairs:
-        table[left], table[right] = right, left
-    return table
+from livianet.synthesis.codes import swap_table
 
 
 def augment_batch(

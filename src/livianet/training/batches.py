@@ -5,7 +5,9 @@ cache: :mod:`livianet.training.patch_source`); the original reloaded every volum
 every sub-epoch. Each sub-epoch's patches come from a generator
 seeded by ``(seed, epoch, sub_epoch)``, so any sub-epoch can be reproduced on its
 own: that is what makes resume exact and lets ``N`` processes share one stream
-(process ``r`` takes slice ``r`` of every global batch).
+(process ``r`` takes slice ``r`` of every global batch). With ``[Label Maps]``, a
+share of each sub-epoch's rows is drawn from the maps instead (:func:`synthetic_rows`,
+from a stream of its own, so a share of 0 leaves the real stream as it was).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 from collections.abc import Generator, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -20,6 +23,7 @@ from livianet.cache.window import patch_pads
 from livianet.config import ModelConfig, TrainConfig
 from livianet.data import Case
 from livianet.errors import TrainingError
+from livianet.synthesis.source import SYNTHESIS_STREAM, row_seeds
 from livianet.training.augment import augment_batch, spatial_matrix
 from livianet.training.patch_source import PatchSource, PreparedCase
 from livianet.training.sampling import (
@@ -30,6 +34,15 @@ from livianet.training.sampling import (
 )
 
 logger = logging.getLogger(__name__)
+
+
+class SyntheticPatches(Protocol):
+    """Patches drawn on request (:class:`livianet.synthesis.LabelMapSource`), one per seed."""
+
+    @property
+    def share(self) -> float: ...
+
+    def patches(self, seeds: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 def prepare_cases(cases: list[Case], train: TrainConfig, model: ModelConfig) -> list[PreparedCase]:
@@ -137,6 +150,54 @@ def make_batch(
     return images, targets
 
 
+def synthetic_rows(share: float, total: int, seed: int, epoch: int, sub_epoch: int) -> np.ndarray:
+    """Which of a sub-epoch's ``total`` rows are drawn from label maps: ``round(share * total)``.
+
+    Chosen by a stream of their own (``[seed, epoch, sub_epoch, SYNTHESIS_STREAM]``), so
+    the real rows keep the centres and augmentation they would have without the maps.
+    """
+    marked = np.zeros(total, dtype=bool)
+    if share >= 1:
+        marked[:] = True
+    elif share > 0:
+        rng = np.random.default_rng([seed, epoch, sub_epoch, SYNTHESIS_STREAM])
+        marked[rng.choice(total, int(round(share * total)), replace=False)] = True
+    return marked
+
+
+def _mixed_batch(
+    rows: np.ndarray,
+    synthetic_at: np.ndarray,
+    real: tuple[np.ndarray, np.ndarray] | None,
+    sources: tuple[Sequence[PatchSource], SyntheticPatches | None],
+    train: TrainConfig,
+    model: ModelConfig,
+    epoch_sub: tuple[int, int],
+) -> tuple[np.ndarray, np.ndarray]:
+    """The batch of global ``rows``: real patches where ``synthetic_at`` is False, drawn ones elsewhere.
+
+    Synthetic patches carry their own randomisation; ``augment`` is not applied to them.
+    """
+    prepared, synthetic = sources
+    epoch, sub_epoch = epoch_sub
+
+    def cut(drawn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        assert real is not None
+        seeds = [[train.seed, epoch, sub_epoch, 11, int(n)] for n in drawn]
+        return make_batch(prepared, real[0][drawn], real[1][drawn], train, model, seeds)
+
+    if not synthetic_at.any():
+        return cut(rows)
+    assert synthetic is not None
+    images = np.empty((rows.size, model.in_channels, *train.patch_size), dtype=np.float32)
+    targets = np.empty((rows.size, *model.output_size(train.patch_size)), dtype=np.int64)
+    seeds = row_seeds(train.seed, epoch, sub_epoch, rows[synthetic_at])
+    images[synthetic_at], targets[synthetic_at] = synthetic.patches(seeds)
+    if not synthetic_at.all():
+        images[~synthetic_at], targets[~synthetic_at] = cut(rows[~synthetic_at])
+    return images, targets
+
+
 def subepoch_batches(
     prepared: Sequence[PatchSource],
     train: TrainConfig,
@@ -146,24 +207,29 @@ def subepoch_batches(
     rank: int = 0,
     world_size: int = 1,
     prefetch: bool = True,
+    synthetic: SyntheticPatches | None = None,
 ) -> Generator[tuple[np.ndarray, np.ndarray], None, None]:
     """Batches of one sub-epoch for process ``rank``; the next is cut while the current trains.
 
-    Close the generator when leaving it early (``contextlib.closing``): that stops its
-    prefetch thread then, rather than whenever the suspended generator is collected.
+    ``synthetic``: label maps that a share of the rows is drawn from. Close the generator
+    when leaving it early (``contextlib.closing``): that stops its prefetch thread then,
+    rather than whenever the suspended generator is collected.
     """
-    rng = subepoch_rng(train.seed, epoch, sub_epoch)
     steps = steps_per_subepoch(train, world_size)
     global_batch = train.batch_size * world_size
-    case_ids, flat_ids = draw_centres(prepared, train, steps * global_batch, rng)
+    share = synthetic.share if synthetic is not None else 0.0
+    synthetic_at = synthetic_rows(share, steps * global_batch, train.seed, epoch, sub_epoch)
+    real = None
+    if not synthetic_at.all():
+        rng = subepoch_rng(train.seed, epoch, sub_epoch)
+        real = draw_centres(prepared, train, steps * global_batch, rng)
 
     def build(step: int) -> tuple[np.ndarray, np.ndarray]:
         first = step * global_batch + rank * train.batch_size
-        rows = slice(first, first + train.batch_size)
-        seeds = [
-            [train.seed, epoch, sub_epoch, 11, n] for n in range(first, first + train.batch_size)
-        ]
-        return make_batch(prepared, case_ids[rows], flat_ids[rows], train, model, seeds)
+        rows = np.arange(first, first + train.batch_size)
+        return _mixed_batch(
+            rows, synthetic_at[rows], real, (prepared, synthetic), train, model, (epoch, sub_epoch)
+        )
 
     if not prefetch:
         for step in range(steps):

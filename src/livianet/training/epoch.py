@@ -18,7 +18,12 @@ from livianet.config import TrainingConfig
 from livianet.errors import TrainingError
 from livianet.networks import LiviaNet
 from livianet.runtime import DistInfo, autocast, distributed
-from livianet.training.batches import steps_per_subepoch, subepoch_batches, torch_seed
+from livianet.training.batches import (
+    SyntheticPatches,
+    steps_per_subepoch,
+    subepoch_batches,
+    torch_seed,
+)
 from livianet.training.optim import learning_rate, set_learning_rate
 from livianet.training.patch_source import PatchSource
 
@@ -42,6 +47,7 @@ class Session:
     info: DistInfo
     progress: bool = True
     deadline: float | None = None  # time.perf_counter() after which the epoch ends early
+    synthetic: SyntheticPatches | None = None  # label maps a share of each batch is drawn from
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,7 @@ def train_epoch(session: Session, epoch: int, planned_epochs: int) -> EpochStats
             sub,
             info.rank,
             info.world_size,
+            synthetic=session.synthetic,
         )
         title = f"epoch {epoch + 1}/{train_cfg.num_epochs} sub {sub + 1}/{train_cfg.num_subepochs}"
         # Closed on every way out (the deadline, an error): its prefetch thread ends here.

@@ -46,7 +46,7 @@ from livianet.reporting import (
 )
 from livianet.runtime import DistInfo, distributed, resolve_device, resolve_precision
 from livianet.training.best_model import update_best
-from livianet.training.cached_data import InputWatch, training_data
+from livianet.training.cached_data import InputWatch
 from livianet.training.epoch import EpochStats, Session, train_epoch
 from livianet.training.optim import learning_rate
 from livianet.training.patch_source import PatchSource
@@ -59,6 +59,7 @@ from livianet.training.run_dir import (
 )
 from livianet.training.session import place_model, resumed_model, training_loss, training_optimizer
 from livianet.training.stopping import RunClock, stop_rule
+from livianet.training.synthetic_data import run_data
 from livianet.training.training_data import model_meta
 from livianet.training.validation import ValidationCase, validate
 
@@ -144,10 +145,11 @@ def _train(
     log_run_header(
         paths.log if info.is_main else None, plain_config, config.train.seed, str(device), precision
     )
-    data = training_data(config, info, options.cache, options.jobs)
+    data, label_maps = run_data(config, info, options.cache, options.jobs)
     meta = model_meta(config, data.grid, data.summaries, options.label_names)
     record = RunRecord(config, plain_config, meta)
     session, resumed = _session(config, options, device, info, precision, data.sources)
+    session.synthetic = label_maps
     validation = data.validation
     start_epoch, history, best = _resume_state(resumed, config.train)
     if start_epoch >= config.train.num_epochs:

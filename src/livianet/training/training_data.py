@@ -120,7 +120,7 @@ def model_meta(
         orientation=grid.orientation,
         spacing=grid.spacing,
         stored_orientation=config.data.orientation,
-        label_pairs=train.augment.flip_label_pairs or left_right_pairs(names),
+        label_pairs=train.augment.flip_label_pairs or _map_pairs(config) or left_right_pairs(names),
         training_volumes=training_volumes(summaries, config.model.num_classes),
         original_labels=original_labels(config),
     )
@@ -130,12 +130,21 @@ def _summary(case: Case | CaseSummary, num_classes: int) -> CaseSummary:
     return case if isinstance(case, CaseSummary) else CaseSummary.of_case(case, num_classes)
 
 
+def _map_pairs(config: TrainingConfig) -> tuple[tuple[int, int], ...]:
+    return config.synthesis.label_pairs if config.synthesis is not None else ()
+
+
 def original_labels(config: TrainingConfig) -> dict[int, int]:
-    """The labels' original codes: the ``labelMapping`` file, else the label folder's own."""
+    """The labels' original codes: the ``labelMapping`` file, else the label folder's own.
+
+    Without either, a run with ``[Label Maps]`` records each class's first code there.
+    """
     path = config.data.label_mapping
     if path is None and config.data.label_folder is not None:
         candidate = config.data.label_folder / MAPPING_FILE
         path = candidate if candidate.is_file() else None
+    if path is None and config.synthesis is not None:
+        return {k: codes[0] for k, codes in enumerate(config.synthesis.class_codes, start=1)}
     if path is None:
         return {}
     mapping = read_label_mapping(path, config.model.num_classes)
