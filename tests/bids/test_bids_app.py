@@ -22,7 +22,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 from bids_data import CORRUPT, READABLE, BidsData, write_bids_dataset, write_description
-from conftest import write_nifti
+from conftest import synthetic_case, write_nifti
 
 from livianet.bids.validator import run_validator, validator_command
 from livianet.cli import main
@@ -234,6 +234,57 @@ def test_a_second_participant_run_redoes_nothing(cohort, tmp_path, capsys, check
         _contents(out)[dseg.relative_to(out).as_posix()][0]
         == before[dseg.relative_to(out).as_posix()][0]
     )
+
+
+def test_a_repaired_t1w_is_retried_and_overwrite_redoes_every_scan(
+    cohort, tmp_path, capsys, checkpoint
+):
+    """The corrupt file, replaced by a readable T1w, is segmented on the next run, alone; group
+    then has no failure; ``--overwrite`` segments every scan again."""
+    data, _, _ = cohort
+    root = tmp_path / "ds"
+    shutil.copytree(data.root, root, copy_function=shutil.copy2)
+    copy, out = BidsData(root, root / "derivatives" / "masks"), root / "derivatives" / "livianet"
+    (root / CORRUPT).unlink()
+    write_nifti(root / CORRUPT, synthetic_case(np.random.default_rng(5))[0])
+    code, text, err = _participant(capsys, copy, out, checkpoint, "--skip-bids-validation")
+    assert code == 0, err
+    assert "6 T1w scans: 1 segmented now, 5 unchanged since an earlier run, 0 failed" in text
+    assert err.count("segmented (") == 1 and "sub-05_T1w.nii.gz: segmented (1 of 1" in err
+    assert (out / CORRUPT.replace("_T1w.nii.gz", "_space-orig_dseg.nii.gz")).is_file()
+    code, text, err = _run(capsys, "bids", root, out, "group")
+    assert code == 0 and "6 segmented T1w scans" in text and "0 failed" in text, err
+    assert [r["source"] for r in _table(out / "group" / "volumes.tsv")] == sorted(
+        [*READABLE, CORRUPT]
+    )
+    assert _table(out / "group" / "failures.tsv") == []
+    code, text, err = _participant(
+        capsys, copy, out, checkpoint, "--skip-bids-validation", "--overwrite"
+    )
+    assert code == 0 and "6 T1w scans: 6 segmented now, 0 unchanged" in text, err
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("missing", "folder not found; expected the derivatives dataset the participant level"),
+        ("no records", "no scan records (logs/scans/*.json): run the participant level first"),
+        ("another tool's", "a derivatives dataset written by fmriprep, not livianet"),
+    ],
+)
+def test_group_without_participant_outputs_is_one_line(tmp_path, capsys, case, message):
+    data = write_bids_dataset(tmp_path / "ds")
+    out = tmp_path / "out"
+    if case != "missing":
+        tool = "livianet" if case == "no records" else "fmriprep"
+        write_description(out, tool, DatasetType="derivative", GeneratedBy=[{"Name": tool}])
+    before = _contents(out) if out.exists() else None
+    code, _, err = _run(capsys, "bids", data.root, out, "group")
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert lines[-1].startswith("livianet: error: ") and message in lines[-1], err
+    assert "Traceback" not in err
+    assert (_contents(out) if out.exists() else None) == before
 
 
 def test_a_scan_without_a_mask_is_segmented_as_segment_does_and_says_so(

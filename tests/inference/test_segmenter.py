@@ -211,8 +211,12 @@ def test_mat_arrays_take_declared_or_recorded_axis_codes(tmp_path, scan):
     assert declared.geometry.orientation == "ILA" and declared.geometry.reoriented
     np.testing.assert_array_equal(declared.labels, np.asarray(_as(labels, "ILA").dataobj))
     plain = write_intensity_checkpoint(tmp_path / "plain.pt")
-    unknown = Segmenter.from_checkpoint(plain, device="cpu").segment(volume)
-    assert not unknown.geometry.reoriented and any("--orientation" in w for w in unknown.warnings)
+    with pytest.raises(DataError, match="stores no orientation: pass --orientation CODES"):
+        Segmenter.from_checkpoint(plain, device="cpu").segment(volume)  # refused, not guessed
+    as_stored = Segmenter.from_checkpoint(plain, device="cpu").segment(
+        volume, orientation="as-stored"
+    )
+    assert not as_stored.geometry.reoriented and not as_stored.warnings
     with pytest.raises(DataError, match="expected three distinct axes"):
         Segmenter.from_checkpoint(plain, device="cpu").segment(volume, orientation="LRA")
 

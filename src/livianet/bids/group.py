@@ -47,6 +47,11 @@ def run_group(bids_dir: Path, out_dir: Path, selection: Selection | None = None)
     """Write the group folder of the derivatives dataset ``out_dir``."""
     selection = selection or Selection()
     read_description(bids_dir)
+    if not out_dir.is_dir():
+        raise DataError(
+            f"OUT_DIR {out_dir}: folder not found; expected the derivatives dataset the "
+            "participant level wrote (run it first)"
+        )
     read_livianet_description(out_dir)
     records = [r for r in all_records(out_dir) if _selected(r, selection)]
     if not records:

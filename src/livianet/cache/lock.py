@@ -5,6 +5,9 @@ it: the ranks of a torchrun job, ``--jobs`` workers and separate runs sharing a 
 folder so split the work between them. A lock whose process has died (same host), or
 that is older than :data:`STALE_AFTER_S` (another host), is taken over: the worst that
 can happen then is two processes writing the same entry, and the second rename loses.
+A lock whose owner was never written (a crash in that instant, a full disk) is taken
+over after :data:`OWNERLESS_AFTER_S`, and one whose owner cannot be written is removed
+at once: a lock left behind would make every later run wait for it.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import time
 from pathlib import Path
 
 STALE_AFTER_S = 30 * 60.0
+OWNERLESS_AFTER_S = 120.0  # writing the owner takes microseconds: a lock without one is broken
 
 
 def try_lock(path: Path) -> bool:
@@ -30,12 +34,23 @@ def try_lock(path: Path) -> bool:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
             continue
-        with os.fdopen(fd, "w") as handle:
-            json.dump(
-                {"host": socket.gethostname(), "pid": os.getpid(), "time": time.time()}, handle
-            )
+        _write_owner(fd, path)
         return True
     return False
+
+
+def _write_owner(fd: int, path: Path) -> None:
+    """Write who holds the lock; on failure (a full disk) remove the lock and raise."""
+    owner = {"host": socket.gethostname(), "pid": os.getpid(), "time": time.time()}
+    data = json.dumps(owner).encode("utf-8")
+    try:
+        while data:
+            data = data[os.write(fd, data) :]
+    except OSError:
+        release(path)
+        raise
+    finally:
+        os.close(fd)
 
 
 def release(path: Path) -> None:
@@ -69,8 +84,9 @@ def _stale(path: Path) -> bool:
     owner = _owner(path)
     if owner.get("host") == socket.gethostname() and isinstance(owner.get("pid"), int):
         return not _alive(owner["pid"])
-    # Another host, or a lock being written this very moment (no owner yet): trust its age.
-    return age > STALE_AFTER_S
+    if not owner:  # being written this very moment, or never will be
+        return age > OWNERLESS_AFTER_S
+    return age > STALE_AFTER_S  # another host: trust its age
 
 
 def _alive(pid: int) -> bool:

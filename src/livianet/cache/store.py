@@ -294,11 +294,11 @@ def _wait_for(entries: Sequence[PlannedEntry]) -> int:
 
 
 def _open(entry: PlannedEntry, verify: bool) -> CachedEntry:
-    """Open the entry; a damaged one is written again from its inputs (once)."""
+    """Open the entry (a damaged one is written again from its inputs, once), as this run's case."""
     folder = entry.folder
     identity = _inode(folder)
     try:
-        return open_entry(folder, entry.key, verify)
+        return _as_planned(open_entry(folder, entry.key, verify), entry)
     except EntryProblem as problem:
         logger.warning("%s; preprocessing case %s again", problem, entry.name)
     _discard(folder, identity)
@@ -306,9 +306,16 @@ def _open(entry: PlannedEntry, verify: bool) -> CachedEntry:
     if build_entry(entry.job) == "locked":
         _wait_for([entry])
     try:
-        return open_entry(folder, entry.key, verify)
+        return _as_planned(open_entry(folder, entry.key, verify), entry)
     except EntryProblem as problem:
         raise DataError(f"{problem}, even after preprocessing case {entry.name} again") from None
+
+
+def _as_planned(opened: CachedEntry, entry: PlannedEntry) -> CachedEntry:
+    """The entry with this run's name and input files: the same bytes elsewhere share an entry,
+    and the run watches (and names its outputs after) its own files, not those it was made from."""
+    meta = replace(opened.meta, name=entry.name, inputs=entry.job.inputs)
+    return replace(opened, meta=meta)
 
 
 def _inode(folder: Path) -> int | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -224,6 +225,7 @@ def _segment_options(args: argparse.Namespace, orientation: str | None) -> Segme
         brain_threshold=args.brain_threshold,
         brain_dilation=args.brain_dilation,
         save_brain=args.save_brain,
+        command=shlex.join(["livianet", *getattr(args, "argv", [])]),
     )
 
 
@@ -312,7 +314,7 @@ def _brain_rois(args: argparse.Namespace) -> int:
     settings = BrainSettings(args.brain_threshold, args.brain_dilation)
     done = brain_roi_folder(
         args.in_dir, args.out_dir, settings, fmt=_format(args),
-        orientation=_orientation_option(args.orientation), device=args.device,
+        orientation=_brain_orientation(args.orientation), device=args.device,
     )  # fmt: skip
     print(f"{len(done.written)} ROI masks (brain extraction) written to {args.out_dir}")
     if not done.failures:
@@ -344,12 +346,17 @@ def run_export_weights(args: argparse.Namespace) -> int:
     return 0
 
 
-def _orientation_option(codes: str | None) -> str | None:
-    if codes is None:
-        return None
+def _brain_orientation(codes: str | None) -> str | None:
+    """Brain extraction needs the real axis codes of a ``.mat``: no ``as-stored``."""
     from livianet.data.orientation import parse_orientation
 
-    return parse_orientation(codes, "--orientation")
+    return None if codes is None else parse_orientation(codes, "--orientation")
+
+
+def _orientation_option(codes: str | None) -> str | None:
+    from livianet.inference.inputs import parse_declared_orientation
+
+    return parse_declared_orientation(codes, "--orientation")
 
 
 def run_models(args: argparse.Namespace) -> int:

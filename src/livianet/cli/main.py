@@ -52,6 +52,7 @@ def _set_threads(threads: int | None) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = [str(a) for a in (sys.argv[1:] if argv is None else argv)]  # for provenance
     if args.command is None:
         parser.print_help()
         return 0

@@ -257,8 +257,9 @@ def _add_segment_geometry(segment: argparse.ArgumentParser) -> None:
     segment.add_argument(
         "--orientation",
         metavar="CODES",
-        help="axis codes of .mat inputs, which store no affine (e.g. ILA); default: as the "
-        "model's training arrays were stored",
+        help="axis codes of .mat inputs, which store no affine (e.g. ILA), or 'as-stored' to "
+        "take the array as stored in the model's grid (the original's behaviour); default: as "
+        "the model's training arrays were declared, else a .mat is refused",
     )
     segment.add_argument(
         "--tta",

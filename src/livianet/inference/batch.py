@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,13 @@ from livianet.inference.inputs import as_volume
 from livianet.inference.jobs import Job, place_outputs
 from livianet.inference.pipeline import EXPECTED, WriteBehind, import_in_background, read_ahead
 from livianet.inference.postprocess import structure_components
+from livianet.inference.provenance import (
+    RunSettings,
+    input_files,
+    model_digests,
+    provenance,
+    reasons_to_redo,
+)
 from livianet.inference.result import SegmentationResult, SegmentReport
 from livianet.inference.run_files import previous_scans, write_run_files
 from livianet.inference.segmenter import Segmenter
@@ -76,6 +84,7 @@ class SegmentOptions:
     brain_dilation: int = 0
     save_brain: bool = False  # also write the skull-stripped T1 of extracted scans
     run_files: bool = True  # volumes.csv, segmentation.json, report.html (livianet bids: its own)
+    command: str | None = None  # the command line, for each scan's provenance
 
 
 @dataclass
@@ -121,6 +130,7 @@ def segment_files(
             "name one with labelMapping in [Training Images])"
         )
     batch = _Batch(segmenter, options, out_dir, names, on_scan)
+    batch.settings = run_settings(segmenter, options, [c.path for c in members])
     batch.run(batch.still_to_do(distributed.shard(place_outputs(cases, out_dir), info)))
     report = _gather(batch.report, info.is_main) if info.enabled else batch.report
     if info.is_main and options.run_files:
@@ -128,6 +138,26 @@ def segment_files(
             report, out_dir, names, segmenter, members, options.report, options.original_labels
         )
     return report
+
+
+def run_settings(segmenter: Segmenter, options: SegmentOptions, models: list[Path]) -> RunSettings:
+    """What this run does to every scan, as each scan's provenance records it."""
+    brain = (
+        f"deepbet, threshold {options.brain_threshold}, dilation {options.brain_dilation} mm"
+        if options.brain_extraction
+        else "off"
+    )
+    return RunSettings(
+        models=model_digests(models),
+        tta=options.tta,
+        precision=segmenter.settings.precision,
+        device=str(segmenter.settings.device),
+        resample=options.resample,
+        orientation=options.orientation,
+        brain_extraction=brain,
+        largest_component=segmenter.settings.largest_component,
+        original_labels=options.original_labels,
+    )
 
 
 class _Batch:
@@ -149,6 +179,8 @@ class _Batch:
         meta = segmenter.members[0].meta
         self.codes = meta.original_labels if options.original_labels else None  # as written
         self.report = SegmentReport()
+        self.settings: RunSettings | None = None  # set by segment_files: the scans' provenance
+        self.seconds: dict[Path, float] = {}
 
     def still_to_do(self, jobs: list[Job]) -> list[Job]:
         """``jobs`` less those whose earlier outputs ``--skip-existing`` keeps (reported as kept)."""
@@ -182,6 +214,7 @@ class _Batch:
     ) -> SegmentationResult | None:
         """The scan's segmentation; None when it could not be read or segmented (listed)."""
         options = self.options
+        started = time.perf_counter()
         try:
             if not isinstance(loaded, _Loaded):
                 raise loaded
@@ -194,6 +227,7 @@ class _Batch:
             return None
         finally:
             release_freed_memory()  # the next scan's tiles differ: kept blocks would fragment
+            self.seconds[job.image] = time.perf_counter() - started
 
     def write(self, job: Job, loaded: _Loaded, result: SegmentationResult) -> SegmentReport:
         """Everything one scan writes, and its rows and manifest entry (in the writing thread)."""
@@ -214,13 +248,16 @@ class _Batch:
         if self.options.snapshot:
             snapshot = _snapshot(job, result, loaded.reference, self.names, num_classes)
         mosaic = _mosaic(job, result, self.names) if self.options.report else None
-        report.scans.append(
-            _manifest_entry(
-                job, image_name, result, num_classes,
-                files={"segmentation": maps[0], **brain, "qa_picture": snapshot, "mosaic": mosaic},
-                out_dir=self.out_dir, metrics=per_label,
-            )
+        entry = _manifest_entry(
+            job, image_name, result, num_classes,
+            files={"segmentation": maps[0], **brain, "qa_picture": snapshot, "mosaic": mosaic},
+            out_dir=self.out_dir, metrics=per_label,
         )  # fmt: skip
+        if self.settings is not None:
+            inputs = input_files(list(job.files.images), job.files.roi)
+            seconds = self.seconds.get(job.image, 0.0)
+            entry["provenance"] = provenance(self.settings, inputs, seconds, self.options.command)
+        report.scans.append(entry)
         return report
 
     def on_written(
@@ -255,6 +292,17 @@ class _Batch:
             logger.warning("%s: existing output cannot be read (%s): segmenting again", target, exc)
             return False
         image_name = _image_name(job, self.out_dir)
+        record = (previous.get(image_name) or {}).get("provenance")
+        if record is not None and self.settings is not None:
+            reasons = reasons_to_redo(
+                record, self.settings, input_files(list(job.files.images), job.files.roi)
+            )
+            if reasons:
+                logger.warning(
+                    "%s: the existing %s was made otherwise (%s): segmenting again",
+                    job.image.name, target.name, "; ".join(reasons),
+                )  # fmt: skip
+                return False
         labels = np.asarray(existing.data).astype(np.int64)
         num_classes = self.segmenter.num_classes
         self.report.outputs.append(target)

@@ -51,7 +51,13 @@ from livianet.inference.brain import (
     brain_mask,
     field_of_view_problem,
 )
-from livianet.inference.inputs import ScanInput, as_volume
+from livianet.inference.inputs import (
+    AS_STORED,
+    ModelNeeds,
+    ScanInput,
+    as_volume,
+    check_zero_background,
+)
 from livianet.inference.member import Member, member_probabilities, model_input, run_member
 from livianet.inference.plausibility import volumes_far_from_training
 from livianet.inference.postprocess import remove_stray_components
@@ -195,7 +201,9 @@ class Segmenter:
                 ``brain_extraction=False``.
             probabilities: also return the class probabilities.
             tta: average with the left-right mirrored scan (labels swapped back).
-            orientation: axis codes of ``.mat`` arrays (e.g. ``ILA``).
+            orientation: axis codes of ``.mat`` arrays (e.g. ``ILA``); required for
+                a ``.mat`` with a model that knows its orientation, or ``"as-stored"``
+                to take the array as stored in the model's grid.
             resample: bring scans of another voxel size to the model's (world space).
             force: segment scans coarser than 3x the model's voxel size anyway.
 
@@ -208,7 +216,7 @@ class Segmenter:
             list(image) if isinstance(image, (list, tuple)) and not _is_pair(image) else [image]
         )
         declared = orientation or self._stored_orientation()
-        channels = [as_volume(scan, "image", declared) for scan in inputs]
+        channels = [as_volume(scan, "image", declared, self._needs()) for scan in inputs]
         source = channels[0]
         for other in channels[1:]:
             check_same_grid(source, other, "image channel")
@@ -219,7 +227,7 @@ class Segmenter:
                 f"{self.in_channels} (one per image file)"
             )
         mask = _given_roi(roi, declared, source) if roi is not None else None
-        known = not source.is_mat or declared is not None
+        known = not source.is_mat or declared not in (None, AS_STORED)
         warnings = self._orientation_warnings(source, known)
         brain = None
         if mask is None and any(m.meta.normalization_region == "roi" for m in self.members):
@@ -227,6 +235,8 @@ class Segmenter:
             if brain is not None:
                 mask = brain.roi
             else:
+                if any(m.meta.normalization != "none" for m in self.members):
+                    check_zero_background(source)  # else "nonzero" would be the whole image
                 warnings.append(note)
         if tta:
             self._check_tta()
@@ -256,6 +266,17 @@ class Segmenter:
                 reason = exc.reason
         return None, f"brain extraction found no brain ({reason}); {NO_ROI_WARNING}"
 
+    def _needs(self) -> ModelNeeds:
+        """What every member needs of a scan: its orientation known, its receptive field covered."""
+        orientations = {m.meta.orientation for m in self.members}
+        extent = 0.0
+        for member in self.members:
+            spacing = member.meta.spacing or (1.0, 1.0, 1.0)
+            field = member.network.receptive_field
+            extent = max(extent, min(f * s for f, s in zip(field, spacing, strict=True)))
+        known = orientations.pop() if len(orientations) == 1 else None
+        return ModelNeeds(orientation=known, min_extent_mm=extent)
+
     def _stored_orientation(self) -> str | None:
         """How training ``.mat`` arrays were stored, when every member agrees."""
         stored = {m.meta.stored_orientation for m in self.members}
@@ -268,11 +289,6 @@ class Segmenter:
                 "the model was trained on arrays of unknown orientation (.mat without "
                 f"'{ORIENTATION_KEY}' in [Training Images]); this scan is used as stored, not "
                 "reoriented: if it is stored differently from the training arrays, results are poor"
-            )
-        if source.is_mat and not known and any(m.meta.orientation for m in self.members):
-            notes.append(
-                "a .mat array without --orientation: taken to be stored as the model's grid "
-                f"({self.members[0].meta.orientation}); pass --orientation CODES if it is not"
             )
         return notes
 
