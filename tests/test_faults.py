@@ -153,7 +153,7 @@ def test_patch_smaller_than_receptive_field(capsys, tmp_path, tiny_dataset):
 def test_missing_and_empty_folders(capsys, tmp_path, tiny_dataset):
     shutil.rmtree(tiny_dataset / "ROI")
     (tiny_dataset / "ROI").mkdir()
-    _fails(capsys, _train(write_tiny_ini(tmp_path, tiny_dataset)), "ROI folder is empty", "--brain")
+    _fails(capsys, _train(write_tiny_ini(tmp_path, tiny_dataset)), "ROI", "no .nii", "--brain")
     shutil.rmtree(tiny_dataset / "Label")
     _fails(capsys, _train(write_tiny_ini(tmp_path, tiny_dataset)), "Label", "not found")
 

@@ -33,19 +33,6 @@ def _names(path: Path | None) -> dict[int, str] | None:
     return load_label_names(path)
 
 
-def _check_roi_folder(roi_folder: Path | None, images: Path) -> None:
-    """A named ROI folder that is missing or empty: say how to make one from the images."""
-    from livianet.io import list_volume_files
-
-    if roi_folder is None or (roi_folder.is_dir() and list_volume_files(roi_folder)):
-        return
-    state = "is empty" if roi_folder.is_dir() else "not found"
-    raise DataError(
-        f"{roi_folder}: ROI folder {state}; make brain masks from the images with "
-        f"`livianet roi {images} {roi_folder} --brain` (or remove ROIFolder to train without)"
-    )
-
-
 def _legacy_resume(args: argparse.Namespace) -> Path | None:
     """The original's ``CONFIG 0`` (new network) and ``CONFIG 1 MODEL`` (continue MODEL)."""
     if not args.legacy:
@@ -81,11 +68,11 @@ def run_train(args: argparse.Namespace) -> int:
         text, problems = dry_run(config, args.cache, _jobs(args.jobs))
         print(text)
         return 1 if problems else 0
+    from livianet.data.cases import folder_problems
     from livianet.training import TrainOptions, train
 
-    folders = [*config.data.image_folders, config.data.label_folder]
-    if config.data.image_folders and all(f is not None and f.is_dir() for f in folders):
-        _check_roi_folder(config.data.roi_folder, config.data.image_folders[0])  # the rest is there
+    if config.data.image_folders and (problems := folder_problems(config.data)):
+        raise DataError("; ".join(problems))  # before the run starts: one line, nothing written
     options = TrainOptions(
         resume=resume,
         overwrite=args.overwrite,

@@ -77,8 +77,16 @@ def folder_listing(folder: Path, what: str) -> list[Path]:
         raise DataError(f"{folder}: {what} folder is not a directory")
     files = list_volume_files(folder)
     if not files:
-        raise DataError(f"{folder}: {what} folder holds no .nii, .nii.gz or .mat files")
+        raise DataError(f"{folder}: {what} folder is empty: no .nii, .nii.gz or .mat files")
     return files
+
+
+def _roi_hint(images: Path, roi_folder: Path) -> str:
+    """How to make a missing ROI folder: whole-head scans get theirs by brain extraction."""
+    return (
+        f"; make brain masks from the images with `livianet roi {images} {roi_folder} --brain` "
+        "(or remove ROIFolder to train without)"
+    )
 
 
 def folder_problems(data: DataConfig) -> list[str]:
@@ -97,7 +105,8 @@ def folder_problems(data: DataConfig) -> list[str]:
         try:
             listings[f"{what} folder {folder}"] = folder_listing(folder, what)
         except DataError as exc:
-            problems.append(str(exc))
+            hint = _roi_hint(data.image_folders[0], folder) if what == "ROI" else ""
+            problems.append(f"{exc}{hint}")
     counts = {name: len(files) for name, files in listings.items()}
     if len(set(counts.values())) > 1:
         listing = ", ".join(f"{n} files in {name}" for name, n in counts.items())
