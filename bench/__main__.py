@@ -1,7 +1,8 @@
 """livianet performance benchmark: segmentation, its bound, training, and how cost grows.
 
     python -m bench [--quick] [--out bench/results/results.json]
-                    [--checkpoint CKPT] [--train-minutes M] [--scan N] [--only geometry|cohort]
+                    [--checkpoint CKPT] [--train-minutes M] [--scan N]
+                    [--only geometry|cohort|cache|brain]
 
 Run from the repository root (``bench`` is a package beside ``src/``). All rows
 run in one invocation, on the same weights and the same real scan, so that
@@ -18,8 +19,10 @@ the child's own peak RSS:
       steady-state throughput on one large tile.
 
 Training rows run ``livianet train`` on short configs (float32 eager against the
-shipped precision). Growth rows show that cost is linear in work. Method and
-table: docs/performance.md; usage: bench/README.md.
+shipped precision). Growth rows show that cost is linear in work. The brain
+row (``--only brain``) times the built-in model on the scan with its mask
+against the same with the brain extracted. Method and table:
+docs/performance.md; usage: bench/README.md.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.bound_rows import bound_section
+from bench.brain_rows import brain_lines, brain_section
 from bench.cache_rows import cache_lines, cache_section
 from bench.cohort_rows import cohort_row
 from bench.common import (
@@ -123,14 +127,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        choices=["geometry", "cohort", "cache"],
+        choices=["geometry", "cohort", "cache", "brain"],
         help="run one section alone: 'geometry' (the scan stored otherwise, and the built-in "
-        "model), 'cohort' (one call over many scans) or 'cache' (training memory against the "
-        "number of cases, with the preprocessed cache; results in cache.json by default)",
+        "model), 'cohort' (one call over many scans), 'cache' (training memory against the "
+        "number of cases, with the preprocessed cache; results in cache.json by default) or "
+        "'brain' (the built-in model, or --checkpoint, with the scan's mask and with the brain "
+        "extracted; results in brain.json by default)",
     )
     args = parser.parse_args(argv)
-    if args.only == "cache" and args.out == RESULTS / "results.json":
-        args.out = RESULTS / "cache.json"
+    if args.only in ("cache", "brain") and args.out == RESULTS / "results.json":
+        args.out = RESULTS / f"{args.only}.json"
     args.orientation = None if args.orientation.lower() == "none" else args.orientation.upper()
     # Absolute paths: livianet reads the folders of a training INI relative to the INI.
     args.out, args.data = args.out.resolve(), args.data.resolve()
@@ -294,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.only == "cache":
         return cache_only(args, work, result, started)
+    if args.only == "brain":
+        return brain_only(args, settings, work, result, started)
     inputs = prepare_inputs(args, settings, work, result)
     if args.only == "geometry":
         print("geometry rows (the scan stored otherwise):", flush=True)
@@ -311,13 +319,40 @@ def main(argv: list[str] | None = None) -> int:
 def cache_only(args: argparse.Namespace, work: Path, result: dict[str, Any], started: float) -> int:
     """The cache rows alone: they need no weights and no segmented scan."""
     result["cache"] = cache_section(args.data, args.orientation, work / "cache", RESULTS)
+    write_section(result, args, started, cache_lines(result["cache"]))
+    rows = result["cache"].get("memory", [])
+    return 1 if any(row.get("returncode") for row in rows) else 0
+
+
+def brain_only(
+    args: argparse.Namespace, settings: dict[str, Any], work: Path, result: dict, started: float
+) -> int:
+    """The brain rows alone: the built-in model (or ``--checkpoint``), no training."""
+    data = args.data
+    if not (data / "MR").is_dir():
+        raise SystemExit(f"{data}: no MR/ folder (expected MR/, Label/, ROI/)")
+    if args.quick:
+        data = write_quick_data(args.data, work / "data", settings["crop"])
+    files = scan_files(data, args.scan)
+    missing = [str(path) for path in files.values() if not path.is_file()]
+    if missing:
+        raise SystemExit(f"--scan {args.scan}: no {', '.join(missing)}")
+    print("brain rows (with the scan's mask, with the brain extracted):", flush=True)
+    brain = result["brain"] = brain_section(files, args.orientation, work, args.checkpoint)
+    write_section(result, args, started, brain_lines(brain))
+    return 1 if any(brain.get(k, {}).get("returncode") for k in ("with_roi", "extracted")) else 0
+
+
+def write_section(
+    result: dict[str, Any], args: argparse.Namespace, started: float, lines: list[str]
+) -> None:
+    """One section's JSON (``--out``) and its printed table."""
+    result["machine"]["load_average_end"] = list(os.getloadavg())
     result["total_seconds"] = time.perf_counter() - started
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, default=str))
-    print("\n".join(["", *cache_lines(result["cache"])]))
+    print("\n".join(["", *lines]))
     print(f"\nresults: {args.out} ({result['total_seconds']:.0f} s in all)")
-    rows = result["cache"].get("memory", [])
-    return 1 if any(row.get("returncode") for row in rows) else 0
 
 
 def cohort(inputs: Inputs, args: argparse.Namespace, settings: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,14 @@ scaler and per-epoch history: what segmentation reads, loadable with
 and the weight file's SHA-256; the card's section of ``docs/models.md`` gets the
 same text. ``models/<name>/original_labels.tsv`` (label,
 code), when present, becomes the codes ``segment --original-labels`` writes.
+
+``--places-from CONFIG --data-root DATA`` records (or re-records) where each structure lies in
+its training scans, in the frame of their brain masks, as training does: the QC flags for
+misplaced and over-extended structures read it. A checkpoint trained before that record
+existed gets it this way from the same training folder, its weights unchanged:
+
+    python models/package_model.py subcortical-abide-v1 src/livianet/pretrained/subcortical-abide-v1.pt \
+        --places-from models/subcortical-abide-v1/train.ini --data-root RUNS/data
 """
 
 from __future__ import annotations
@@ -33,6 +41,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name")
     parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("--places-from", type=Path, metavar="CONFIG", help="training INI")
+    parser.add_argument("--data-root", type=Path, help="its data folders (with --places-from)")
     args = parser.parse_args()
     recipe = REPO / "models" / args.name
     state = load_checkpoint(args.checkpoint)
@@ -46,6 +56,8 @@ def main() -> int:
         with codes.open(newline="") as handle:
             rows = list(csv.DictReader(handle, delimiter="\t"))
         slim["original_labels"] = {str(int(r["label"])): int(r["code"]) for r in rows}
+    if args.places_from is not None:
+        slim["training_places"] = training_places_of(args.places_from, args.data_root)
     card = json.loads((recipe / "card.json").read_text(encoding="utf-8"))
     slim["model_name"] = args.name
     slim["licence"] = card["licence_short"]  # shown wherever the model's results go
@@ -67,6 +79,21 @@ def main() -> int:
     size = target.stat().st_size / 1e6
     print(f"{target} ({size:.2f} MB, epoch {state['epoch']}), {target.with_suffix('.json')}")
     return 0
+
+
+def training_places_of(config_file: Path, data_root: Path | None) -> dict[str, dict]:
+    """Each label's place range over the config's training cases, as a training run records it."""
+    from livianet.config import load_training_config
+    from livianet.training.training_data import CaseSummary, load_training_cases, training_places
+
+    config = load_training_config(config_file, data_root=data_root)
+    cases, _, _ = load_training_cases(config, with_validation=False)
+    summaries = [CaseSummary.of_case(case, config.model.num_classes) for case in cases]
+    places = training_places(summaries)
+    if not places:
+        raise SystemExit(f"{config_file}: no place ranges (cases of unknown orientation?)")
+    print(f"place ranges of {len(places)} labels over {len(cases)} training cases")
+    return {str(k): v for k, v in places.items()}
 
 
 if __name__ == "__main__":

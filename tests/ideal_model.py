@@ -64,6 +64,7 @@ def write_intensity_checkpoint(
     names: dict[int, str] | None = None,
     normalization_region: str | None = None,
     training_volumes: dict[int, tuple[float, float, float]] | None = None,
+    training_places: dict[int, dict] | None = None,
 ) -> Path:
     """A checkpoint of :func:`intensity_network` that works in ``orientation`` at ``spacing``."""
     model = intensity_network(num_classes, means)
@@ -76,6 +77,7 @@ def write_intensity_checkpoint(
         stored_orientation=stored_orientation,
         label_pairs=label_pairs,
         training_volumes=training_volumes or {},
+        training_places=training_places or {},
     )
     return save_network(model, meta, path)
 

@@ -16,13 +16,13 @@ from manifest_cases import (
 )
 
 import livianet.evaluation
+from livianet.evaluation.qc_table import qc_rows
 from livianet.evaluation.quality import (
     ASYMMETRY_LIMIT,
     MIN_COHORT,
     Thresholds,
     assess,
     asymmetry,
-    qc_rows,
 )
 
 

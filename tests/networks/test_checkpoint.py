@@ -65,6 +65,14 @@ def _contents() -> CheckpointContents:
         label_pairs=((1, 2),),
         training_volumes={1: (10.0, 12.5, 15.0)},
         original_labels={1: 10, 2: 49},
+        training_places={
+            1: {
+                "position_min": [-0.2, 0.0, 0.1],
+                "position_max": [-0.1, 0.1, 0.2],
+                "extent_max": [0.2, 0.2, 0.2],
+                "cases": 4,
+            },
+        },  # fmt: skip
     )
     return CheckpointContents(
         network_name="small",

@@ -42,6 +42,9 @@ def test_the_default_model_ships_slim_with_its_card():
     assert meta.label_pairs == ((1, 5), (2, 6), (3, 7), (4, 8))
     assert meta.original_labels == {1: 10, 2: 11, 3: 12, 4: 13, 5: 49, 6: 50, 7: 51, 8: 52}
     assert set(meta.training_volumes) == set(range(1, 9))
+    assert set(meta.training_places) == set(range(1, 9))  # models/package_model.py --places-from
+    left, right = meta.training_places[1], meta.training_places[5]  # the thalami, in RAS
+    assert left["position_max"][0] < 0 < right["position_min"][0]
     assert checkpoint.network().config.num_classes == 9
 
 

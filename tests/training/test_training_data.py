@@ -53,6 +53,9 @@ def test_cases_of_mixed_orientation_and_voxel_size_train_one_model(tmp_path):
     meta = Checkpoint.read(result.last_checkpoint).meta
     assert meta.orientation == "RAS" and meta.spacing == (1.0, 1.0, 1.0)
     assert set(meta.training_volumes) == {1, 2, 3}
+    # where each structure lies in its ROI, over the two training cases (the third validates)
+    assert set(meta.training_places) == {1, 2, 3}
+    assert all(meta.training_places[k]["cases"] == 2 for k in (1, 2, 3))
 
 
 def test_mat_arrays_train_in_ras_when_their_axis_codes_are_declared(tmp_path):

@@ -46,6 +46,7 @@ from livianet.data import (
     to_model_grid,
 )
 from livianet.errors import DataError, os_error_message
+from livianet.evaluation.placement import case_places
 from livianet.version import __version__
 
 logger = logging.getLogger(__name__)
@@ -132,8 +133,17 @@ def preprocess(job: EntryJob) -> tuple[dict[str, np.ndarray], EntryMeta]:
         normalization_region=region,
         files={},
         livianet_version=__version__,
+        places=_places(case, spec.num_classes),
     )
     return arrays, meta
+
+
+def _places(case: Case, num_classes: int) -> dict[str, dict[str, list[float]]] | None:
+    """Where the case's structures lie in its ROI (None when its orientation is unknown)."""
+    if not case.orientation_known or case.label is None or case.plan is None:
+        return None
+    found = case_places(case.label, case.roi, case.image, case.plan.model_affine, num_classes)
+    return {str(k): v.as_dict() for k, v in sorted(found.items())}
 
 
 def label_type(num_classes: int) -> type[np.integer]:

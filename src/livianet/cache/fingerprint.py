@@ -3,8 +3,10 @@
 A cache entry's key holds each input's size and content digest, so a scan that was
 copied, moved or touched (same bytes) keeps its entry and a scan whose bytes changed
 gets a new one. Hashing a cohort costs a read of every file; the memo (``inputs.json``
-in the cache folder) keeps each file's digest under its path, size and modification
-time, so a run on unchanged files reads none of them.
+in the cache folder) keeps each file's digest under its path, size, modification time,
+status-change time and inode, so a run on unchanged files reads none of them. The
+status-change time is what a tool that rewrites a file and then restores its size and
+mtime (``rsync -t``, ``touch -r``) cannot set back, so such a file is hashed again.
 """
 
 from __future__ import annotations
@@ -59,6 +61,16 @@ class FileFingerprint:
         return None
 
 
+def _stat_facts(stat: os.stat_result) -> dict[str, int]:
+    """What must stay the same for a memoised digest to hold."""
+    return {
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "ctime_ns": stat.st_ctime_ns,
+        "inode": stat.st_ino,
+    }
+
+
 def file_digest(path: str | os.PathLike[str]) -> str:
     """SHA-256 of a file's bytes, read in chunks."""
     digest = hashlib.sha256()
@@ -69,7 +81,7 @@ def file_digest(path: str | os.PathLike[str]) -> str:
 
 
 class FingerprintMemo:
-    """Digests (and other facts) already taken, valid while a file's size and mtime stay the same."""
+    """Digests (and other facts) already taken, valid while a file's stat stays the same."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
@@ -83,11 +95,9 @@ class FingerprintMemo:
         except OSError as exc:
             raise DataError(f"{file}: cannot read ({exc.strerror or exc})") from None
         record = self.records.get(name)
-        if record is None or (record.get("size"), record.get("mtime_ns")) != (
-            stat.st_size,
-            stat.st_mtime_ns,
-        ):
-            record = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+        facts = _stat_facts(stat)
+        if record is None or {key: record.get(key) for key in facts} != facts:
+            record = dict(facts)
             self.records[name] = record
             self.changed = True
         return stat, record

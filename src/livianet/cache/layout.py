@@ -80,6 +80,8 @@ class EntryMeta:
     files: dict[str, FileRecord]
     format: int = FORMAT_VERSION
     livianet_version: str = ""
+    # each label's place in the frame of the ROI (plain values); None: not recorded
+    places: dict[str, dict[str, list[float]]] | None = None
 
     @property
     def box_shape(self) -> Size3:
@@ -129,4 +131,5 @@ class EntryMeta:
             },
             format=int(plain["format"]),
             livianet_version=str(plain.get("livianet_version", "")),
+            places=plain.get("places") if isinstance(plain.get("places"), dict) else None,
         )

@@ -102,11 +102,16 @@ def run_train(args: argparse.Namespace) -> int:
 
 def _models(args: argparse.Namespace, leading: Sequence[Path]) -> list[Checkpoint]:
     """The checkpoints to run: positional ones, ``--model`` names or paths, else the built-in model."""
-    from livianet.networks.pretrained import DEFAULT_MODEL, resolve_model
+    from livianet.cli.segment_form import unknown_model
+    from livianet.networks.pretrained import DEFAULT_MODEL, builtin_names, resolve_model
 
     if leading and args.model:
         raise ConfigError("segment: give the checkpoint either first or with --model, not both")
     names: Sequence[str | Path] = leading or args.model or [DEFAULT_MODEL]
+    option, known = "--model" if args.model else "segment", builtin_names()
+    for name in names:
+        if problem := unknown_model(name, option, known):
+            raise ConfigError(problem)
     return [resolve_model(name) for name in names]
 
 
@@ -121,10 +126,12 @@ class _SegmentRun:
 
 
 def run_segment(args: argparse.Namespace) -> int:
-    from livianet.cli.segment_form import segment_form
+    from livianet.cli.segment_form import check_out_folder, segment_form
     from livianet.inference import segment_files
     from livianet.runtime import distributed
 
+    if args.out is not None:
+        check_out_folder(args.out)  # before any model loads: a file there, or a volume's name
     form = segment_form(args.first, list(args.rest))
     if form.config is not None:
         run = _ini_form(args, form.config, form.checkpoints)
@@ -168,12 +175,14 @@ def _file_form(args: argparse.Namespace, form: SegmentForm) -> _SegmentRun:
 
     Without positional checkpoints, ``--model`` or the built-in model runs.
     """
+    from livianet.cli.segment_form import check_inputs_exist
     from livianet.inference import jobs_from_files
 
     if args.out is None:
         raise ConfigError("segment [CKPT...] IMAGE...: --out DIR is required")
     if not form.images:
         raise ConfigError("segment CKPT IMAGE...: no image given after the checkpoint(s)")
+    check_inputs_exist(form.images, args.roi or [], args.gt or [])
     checkpoints = _models(args, form.checkpoints)
     cases = jobs_from_files(
         list(form.images), args.roi, args.gt, checkpoints[0].model_config.in_channels
@@ -362,9 +371,17 @@ def run_models(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from livianet.reporting import write_report
+    from livianet.reporting import report_kind, write_report
 
-    path = write_report(args.folder)
+    if report_kind(args.folder) == "segmentation":  # judged on the label maps as they are now
+        from livianet.inference.refresh import refreshed_manifest
+        from livianet.reporting import write_segmentation_report
+        from livianet.reporting.segmentation_report import read_manifest
+
+        folder = Path(args.folder)
+        path = write_segmentation_report(folder, refreshed_manifest(folder, read_manifest(folder)))
+    else:
+        path = write_report(args.folder)
     print(f"report written to {path}")
     return 0
 

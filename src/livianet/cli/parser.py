@@ -19,6 +19,11 @@ if TYPE_CHECKING:
     Commands = argparse._SubParsersAction[argparse.ArgumentParser]
 
 FORMAT_CODE_HELP = "the original's format code: 0 NIfTI, 1 MATLAB"
+# The forms of ``segment``, the built-in model's first: what most people run.
+SEGMENT_USAGE = """%(prog)s T1 [T1 ...] --out DIR [--roi MASK]
+       %(prog)s CKPT [CKPT ...] IMAGE [IMAGE ...] --out DIR
+       %(prog)s SEG.ini CKPT
+       (the options: %(prog)s --help)"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,8 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="LiviaNET 3-D CNNs for brain-structure segmentation in MRI: train, segment, evaluate, report.",
     )
     parser.add_argument("--version", action="version", version=f"livianet {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    _add_logging(parser, default=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add_command in (
         _train_parser,
@@ -46,7 +50,23 @@ def build_parser() -> argparse.ArgumentParser:
         add_cache_parser,
     ):
         add_command(commands)
+    for command in commands.choices.values():
+        _add_logging(command, default=argparse.SUPPRESS)
     return parser
+
+
+def _add_logging(parser: argparse.ArgumentParser, default: object) -> None:
+    """``-v``/``-q``, before the command or after it.
+
+    A subcommand's copy defaults to ``SUPPRESS``: it sets them only when given, so it
+    never undoes what was given before the command.
+    """
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", default=default, help="debug logging"
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", default=default, help="warnings and errors only"
+    )
 
 
 # --- options shared by several commands ------------------------------------------------------
@@ -149,6 +169,7 @@ def _train_parser(commands: Commands) -> None:
 def _segment_parser(commands: Commands) -> None:
     segment = commands.add_parser(
         "segment",
+        usage=SEGMENT_USAGE,
         help="segment scans with a trained checkpoint",
         description="Segment scans in any orientation and voxel size: `livianet segment T1.nii.gz "
         "--out DIR` (the built-in model), `livianet segment CKPT [CKPT...] IMAGE... --out DIR` "
@@ -196,12 +217,17 @@ def _add_segment_brain(segment: argparse.ArgumentParser) -> None:
 def _add_segment_inputs(segment: argparse.ArgumentParser) -> None:
     """What to segment with what: the positionals (see :mod:`livianet.cli.segment_form`)."""
     segment.add_argument(
-        "first", type=Path, help="segmentation INI, a checkpoint, or the first image"
+        "first",
+        type=Path,
+        metavar="T1",
+        help="the first image, a checkpoint, or a segmentation INI",
     )
     segment.add_argument(
         "rest",
         nargs="*",
         type=Path,
+        default=[],  # not a required argument: `livianet segment` alone asks for T1 only
+        metavar="MORE",
         help="the checkpoint (INI form), or more checkpoints then images, folders or patterns",
     )
     segment.add_argument(

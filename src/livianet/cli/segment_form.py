@@ -14,14 +14,21 @@ signatures. Nothing is unpickled here. Only a path whose bytes say neither (miss
 empty, another format) is judged by its name, as before: a first path not named as a
 volume is a checkpoint, so a missing or hostile one gets the checkpoint reader's own
 message; a later one is a checkpoint when it ends ``.pt``, ``.pth`` or ``.ckpt``.
+
+The checks below run before any model loads or any folder is made, so that a typing
+mistake costs one line and leaves nothing behind: a missing input, an ``--out`` that
+is a file (or named like one), a model name that is neither a file nor built in.
 """
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from livianet.errors import ConfigError, DataError
 from livianet.io import VOLUME_SUFFIXES
 
 CONFIG_SUFFIXES = (".ini", ".cfg", ".conf")
@@ -113,3 +120,58 @@ def file_kind(path: Path) -> FileKind | None:
 
 def _is_pattern(path: Path) -> bool:
     return bool(set("*?[") & set(str(path)))
+
+
+def check_inputs_exist(
+    images: Sequence[Path], rois: Sequence[Path], references: Sequence[Path]
+) -> None:
+    """Refuse a named input file that is not there, before the ``--out`` folder is made.
+
+    Folders and glob patterns are left to :func:`livianet.inference.expand_inputs`, which
+    refuses those that yield nothing.
+    """
+    named = [("image", p) for p in images] + [("ROI", p) for p in rois]
+    named += [("reference", p) for p in references]
+    missing = [(what, p) for what, p in named if not _is_pattern(p) and not p.exists()]
+    if missing:
+        what, first = missing[0]
+        more = f" ({len(missing)} of {len(named)} inputs are missing)" if len(missing) > 1 else ""
+        raise DataError(f"{first}: {what} not found{more}; nothing segmented")
+
+
+def check_out_folder(out: Path) -> None:
+    """``--out`` names the folder of the outputs: not an existing file, nor a volume's name."""
+    if out.is_dir():
+        return
+    if out.exists():
+        raise ConfigError(f"--out {out}: is a file; expected a folder for the outputs")
+    if out.name.lower().endswith(VOLUME_SUFFIXES):
+        raise ConfigError(
+            f"--out {out}: named like an image file; expected a folder for the outputs "
+            "(each scan's label map is written in it as Segmentation_<scan name>)"
+        )
+
+
+def unknown_model(name: str | Path, option: str, known: Sequence[str]) -> str | None:
+    """Why ``name`` names no model (a one-line message), or ``None`` where it may name one.
+
+    A bare name that is no file and not one of the ``known`` built-in models gets the
+    real names, with the closest as a guess; a path or a checkpoint's name is left to the
+    checkpoint reader, whose "not found" names it. ``builtin`` alone is the default model.
+    """
+    text = str(name)
+    wanted = text.removeprefix("builtin:")
+    by_name = text.startswith("builtin:") or (
+        "/" not in text
+        and not text.lower().endswith(CHECKPOINT_SUFFIXES)
+        and not Path(text).exists()
+    )
+    if not by_name or text == "builtin" or wanted in known:
+        return None
+    close = difflib.get_close_matches(wanted, known, n=1, cutoff=0.6)
+    guess = f"; did you mean {close[0]}?" if close else ""
+    names = ", ".join(known) or "none in this installation"
+    return (
+        f"{option} {text}: no checkpoint file or built-in model of that name "
+        f"(built-in models: {names}){guess}"
+    )

@@ -18,6 +18,7 @@ from livianet.evaluation.metrics import (
     jaccard,
     metrics_per_label,
 )
+from livianet.evaluation.qc_table import qc_rows
 from livianet.evaluation.quality import (
     Assessment,
     Cohort,
@@ -28,7 +29,6 @@ from livianet.evaluation.quality import (
     assess,
     asymmetry,
     pair_name,
-    qc_rows,
 )
 from livianet.evaluation.values import as_float, fmt
 

@@ -3,12 +3,13 @@
 Pure functions over the manifest's plain values (``segmentation.json``): no files read, so the
 rules are tested on hand-made manifests. A scan is flagged when any structure's volume is far
 from the run's other scans or outside the model's training range, when a left/right pair is
-strongly asymmetric, when a structure is missing or split into several large pieces, or when
-the segmentation recorded a warning (geometry, intensities); a scan that failed is flagged too.
+strongly asymmetric, when a structure is missing, split into several large pieces, or out of
+the place and span the model's training scans gave it (:mod:`~livianet.evaluation.placement`:
+its centroid and span in the frame of the brain mask), or when the segmentation recorded a warning (geometry, intensities); a scan that failed is flagged too.
 A scan whose brain was extracted (its entry holds ``tiv_mm3``) is flagged when the mask's volume
 is implausible for an adult head or structures reach the mask's edge (:func:`brain_mask_reasons`);
 one where extraction found no brain carries that warning. The reports show the result
-(:mod:`livianet.reporting`); ``qc.csv`` is :func:`qc_rows`.
+(:mod:`livianet.reporting`); ``qc.csv`` is :func:`~livianet.evaluation.qc_table.qc_rows`.
 
 To add a flag: give its limit a field in :class:`Thresholds` (and a line in ``describe``), the
 figure it reads a field in :class:`StructureQC` (filled in ``_structure``), and write one rule
@@ -23,6 +24,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from livianet.evaluation.placement import (
+    Frame,
+    PlaceRange,
+    StructurePlace,
+    misplacement,
+    place_reasons,
+    widest_span,
+)
 from livianet.evaluation.values import as_float, fmt
 
 # The thresholds. Healthy subcortical volumes vary by roughly 10-15 % (one SD) between adults
@@ -51,6 +60,13 @@ BRAIN_VOLUME_MAX_CM3 = 2300.0
 # Labels are kept inside the mask: a structure with more voxels than this on the mask's edge
 # is cut by it (the four deep structures lie centimetres inside a good brain mask).
 EDGE_VOXELS_MAX = 0
+# Place, in fractions of the brain mask's size along each axis (about 120-170 mm): a centroid
+# more than this beyond the training scans' range is out of place (6 %: 7-10 mm; the worst
+# of the eight training scans of the built-in model, left out in turn, lay 2 % beyond the
+# others' range), and a span this much over the widest training span is over-extended (left
+# out in turn, the worst span was 14 % over).
+POSITION_MARGIN = 0.06
+EXTENT_MARGIN = 0.30
 
 _MAD_TO_SD = 1.4826  # MAD x this estimates the SD of normally distributed values
 
@@ -68,6 +84,8 @@ class Thresholds:
     brain_volume_min_cm3: float = BRAIN_VOLUME_MIN_CM3
     brain_volume_max_cm3: float = BRAIN_VOLUME_MAX_CM3
     edge_voxels_max: int = EDGE_VOXELS_MAX
+    position_margin: float = POSITION_MARGIN
+    extent_margin: float = EXTENT_MARGIN
 
     def describe(self) -> list[str]:
         """The rules in words, for the report."""
@@ -79,6 +97,9 @@ class Thresholds:
             " (below min x (1 - margin) or above max x (1 + margin))",
             f"left/right asymmetry |L - R| / mean(L, R) > {self.asymmetry_limit:.0%}",
             "structure missing (volume 0)",
+            f"structure out of place: its centroid more than {self.position_margin:.0%} of the"
+            " brain mask's size (along any axis) beyond the training scans' range, or its span"
+            f" more than {self.extent_margin:.0%} over the widest training span",
             f"structure split: its largest connected piece holds < {self.largest_piece_min:.0%}"
             " of its volume",
             f"extracted brain mask of under {fmt(self.brain_volume_min_cm3)} or over"
@@ -109,6 +130,11 @@ class StructureQC:
     components: int | None = None
     largest_fraction: float | None = None
     training: tuple[float, float] | None = None  # (min, max) of the training volumes
+    place: StructurePlace | None = None  # in the frame of the scan's brain mask
+    known_place: PlaceRange | None = None  # over the training scans
+    frame_size_mm: tuple[float, float, float] | None = None
+    beyond_place_mm: float | None = None  # centroid's distance outside the training range
+    span_ratio: float | None = None  # widest span / the widest training span there
     flagged: bool = False
 
 
@@ -194,11 +220,13 @@ def assess(manifest: Mapping[str, Any], thresholds: Thresholds | None = None) ->
     scans = _scans(manifest)
     cohort = {k: _cohort([_volume(s, k) for s in scans], limits) for k in labels}
     training = _training_ranges(model.get("training_volumes_mm3"))
+    known_places = _place_ranges(model.get("training_places"))
     results = []
     for scan in scans:
         result = ScanQC(_image_name(scan), scan)
         for label in labels:
             item = _structure(scan, label, names[label], cohort[label], training.get(label))
+            _place(item, scan, known_places.get(label))
             reasons = _structure_reasons(item, cohort[label], limits)
             item.flagged = bool(reasons)
             result.reasons += reasons
@@ -244,47 +272,6 @@ def pair_name(first: str, second: str) -> str:
     return a if a and a == b and a != first else f"{first}/{second}"
 
 
-def qc_rows(assessment: Assessment) -> tuple[list[str], list[dict[str, Any]]]:
-    """The columns and rows of ``qc.csv``: image, flagged, reasons, then the figures."""
-    columns = ["image", "flagged", "reasons"]
-    headings = _column_names(assessment)
-    for label in assessment.labels:
-        base = headings[label]
-        columns += [
-            f"{base}_volume_mm3",
-            f"{base}_z",
-            f"{base}_components",
-            f"{base}_largest_fraction",
-        ]
-    pair_columns = [f"{_pair_heading(assessment, p)}_asymmetry" for p in assessment.pairs]
-    columns += pair_columns
-    extracted = any("tiv_mm3" in scan.entry for scan in assessment.scans)
-    if extracted:
-        columns.append(
-            "brain_mask_cm3"
-        )  # the extracted mask's volume (TIV), flagged outside limits
-    rows = []
-    for scan in assessment.scans:
-        row: dict[str, Any] = {
-            "image": scan.image,
-            "flagged": int(scan.flagged),
-            "reasons": "; ".join(scan.reasons),
-        }
-        for item in scan.structures:
-            base = headings[item.label]
-            row[f"{base}_volume_mm3"] = item.volume
-            row[f"{base}_z"] = item.z
-            row[f"{base}_components"] = item.components
-            row[f"{base}_largest_fraction"] = item.largest_fraction
-        for column, pair in zip(pair_columns, scan.pairs, strict=False):
-            row[column] = pair.asymmetry
-        if extracted:
-            tiv = as_float(scan.entry.get("tiv_mm3"))
-            row["brain_mask_cm3"] = tiv / 1000 if tiv is not None else None
-        rows.append(row)
-    return columns, rows
-
-
 # ----------------------------------------------------------------------------- the figures
 
 
@@ -307,6 +294,28 @@ def _structure(
     if volume is not None and stats.robust_sd and stats.median is not None:
         item.z = (volume - stats.median) / stats.robust_sd
     return item
+
+
+def _place(item: StructureQC, scan: Mapping[str, Any], known: PlaceRange | None) -> None:
+    """The structure's place in the scan's brain frame, and how far it lies from training's."""
+    frame = Frame.from_dict(scan.get("brain_frame"))
+    places = scan.get("places")
+    if known is None or frame is None or not isinstance(places, Mapping):
+        return
+    place = StructurePlace.from_dict(places.get(str(item.label)))
+    if place is None:
+        return
+    item.place, item.known_place, item.frame_size_mm = place, known, frame.size_mm
+    off = misplacement(place, known)
+    item.beyond_place_mm = round(off.beyond * frame.size_mm[off.axis], 1)
+    item.span_ratio = round(widest_span(place, known)[1], 3)
+
+
+def _place_ranges(stored: Any) -> dict[int, PlaceRange]:
+    if not isinstance(stored, Mapping):
+        return {}
+    found = {int(k): PlaceRange.from_dict(v) for k, v in stored.items() if _is_label(k)}
+    return {k: v for k, v in found.items() if v is not None}
 
 
 def _cohort(values: Sequence[float | None], limits: Thresholds) -> Cohort:
@@ -379,7 +388,22 @@ def _split(item: StructureQC, stats: Cohort, limits: Thresholds) -> str | None:
     )
 
 
-STRUCTURE_RULES: tuple[StructureRule, ...] = (_far_from_run, _outside_training, _split)
+def _out_of_place(item: StructureQC, stats: Cohort, limits: Thresholds) -> str | None:
+    if item.place is None or item.known_place is None or item.frame_size_mm is None:
+        return None
+    reasons = place_reasons(
+        item.name, item.place, item.known_place, item.frame_size_mm,
+        limits.position_margin, limits.extent_margin,
+    )  # fmt: skip
+    return "; ".join(reasons) or None
+
+
+STRUCTURE_RULES: tuple[StructureRule, ...] = (
+    _far_from_run,
+    _outside_training,
+    _split,
+    _out_of_place,
+)
 
 
 def _structure_reasons(item: StructureQC, stats: Cohort, limits: Thresholds) -> list[str]:
@@ -482,18 +506,3 @@ def _is_label(value: Any) -> bool:
 
 def _name(names: dict[int, str], label: int) -> str:
     return names.get(label, f"label {label}")
-
-
-def _column_names(assessment: Assessment) -> dict[int, str]:
-    """CSV column stems per label: the name, made unique with the label when names repeat."""
-    counts: dict[str, int] = {}
-    for label in assessment.labels:
-        counts[assessment.names[label]] = counts.get(assessment.names[label], 0) + 1
-    return {
-        label: name if counts[name] == 1 else f"{name} ({label})"
-        for label, name in assessment.names.items()
-    }
-
-
-def _pair_heading(assessment: Assessment, pair: tuple[int, int]) -> str:
-    return pair_name(_name(assessment.names, pair[0]), _name(assessment.names, pair[1]))

@@ -27,11 +27,13 @@ from livianet.atomic import check_writable
 from livianet.data import CaseFiles, check_same_grid, label_counts, load_label
 from livianet.data.relabel import original_codes
 from livianet.errors import ConfigError, LivianetError, os_error_message
+from livianet.evaluation.placement import places_entry
 from livianet.inference.brain import labels_on_edge, skull_stripped, volume_fractions
 from livianet.inference.inputs import as_volume
 from livianet.inference.jobs import Job, place_outputs
 from livianet.inference.pipeline import EXPECTED, WriteBehind, import_in_background, read_ahead
 from livianet.inference.postprocess import structure_components
+from livianet.inference.progress import progress_note
 from livianet.inference.provenance import (
     RunSettings,
     input_files,
@@ -191,13 +193,14 @@ class _Batch:
 
     def run(self, todo: list[Job]) -> None:
         """Segment ``todo`` in order, each scan read ahead of and written behind the one computed."""
+        started = time.perf_counter()  # the progress lines' clock
         with WriteBehind() as writer:
             for position, (job, loaded) in enumerate(read_ahead(todo, self.load), start=1):
                 result = self.segment_one(job, loaded)
                 if result is not None:
                     writer.submit(
                         functools.partial(self.write, job, loaded, result),
-                        functools.partial(self.on_written, job, position, len(todo)),
+                        functools.partial(self.on_written, job, position, len(todo), started),
                     )
 
     def load(self, job: Job) -> _Loaded:
@@ -261,16 +264,23 @@ class _Batch:
         return report
 
     def on_written(
-        self, job: Job, position: int, total: int, outcome: SegmentReport | LivianetError | OSError
+        self,
+        job: Job,
+        position: int,
+        total: int,
+        started: float,
+        outcome: SegmentReport | LivianetError | OSError,
     ) -> None:
         """A scan's writing finished (in the batch's thread): its report added, or its failure."""
         if not isinstance(outcome, SegmentReport):
             self._fail(job, outcome)
             return
         self.report.add(outcome)
+        elapsed, took = time.perf_counter() - started, self.seconds.get(job.image, 0.0)
         logger.info(
-            "%s: segmented (%d of %d, %d left)", job.image.name, position, total, total - position
-        )
+            "%s: segmented (%d of %d, %d left) %s", job.image.name, position, total,
+            total - position, progress_note(took, elapsed, position, total),
+        )  # fmt: skip
         if self.on_scan is not None:
             self.on_scan(job, outcome)
 
@@ -423,6 +433,7 @@ def _snapshot(
         title=job.image.name,
         num_classes=num_classes,
         reference=reference.data if reference is not None else None,
+        affine=result.source.affine,  # shown like the mosaic: radiological, L and R marked
     )
 
 
@@ -464,6 +475,7 @@ def _manifest_entry(
             str(k): v for k, v in zip(range(1, num_classes), result.volumes.values(), strict=True)
         },
         "components": structure_components(result.labels, num_classes),
+        **places_entry(result.labels, result.affine, num_classes, result.frame),
         **_brain_entry(result, num_classes),
         **({"metrics": summary} if summary else {}),
         "warnings": list(result.warnings),

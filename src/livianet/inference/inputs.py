@@ -25,7 +25,7 @@ import numpy as np
 from livianet.data import check_finite, declared_geometry
 from livianet.data.orientation import check_affine
 from livianet.errors import DataError
-from livianet.io import Volume, load_volume
+from livianet.io import Volume, header_warnings, load_volume
 
 ScanInput = Any  # str | os.PathLike | nibabel image | (array, affine) | Volume
 
@@ -158,14 +158,20 @@ def _to_volume(scan: ScanInput, what: str) -> Volume:
         )
     if hasattr(scan, "affine") and hasattr(scan, "dataobj"):  # a nibabel spatial image
         data = np.asanyarray(scan.dataobj)
-        if data.ndim == 4:
+        singleton = data.ndim == 4 and data.shape[-1] == 1
+        if singleton:
+            data = data[..., 0]  # a 3-D volume with a 4th axis of one, as files are read
+        elif data.ndim == 4:
             data = np.moveaxis(data, -1, 0)  # channels first, as files are read
         name = scan.get_filename() if hasattr(scan, "get_filename") else None
+        path = Path(name) if name else Path(f"<{what}>")
         return Volume(
             data=np.asarray(data),
             affine=np.asarray(scan.affine, dtype=np.float64),
             header=scan.header.copy(),
-            path=Path(name) if name else Path(f"<{what}>"),
+            path=path,
+            trailing_singleton=singleton,
+            warnings=header_warnings(scan.header, path.name),
         )
     raise DataError(
         f"{what}: expected a file path, a nibabel image or an (array, affine) pair, "

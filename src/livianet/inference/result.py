@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from livianet.evaluation.placement import Frame
 from livianet.inference.brain import BrainMask
 from livianet.io import Volume
 
@@ -54,6 +55,9 @@ class SegmentationResult:
         source: the scan as read (its affine and header: outputs go on its grid).
         brain_mask: the brain mask extracted for it and used as its ROI (None: an
             ROI was given, the model needs none, or no brain was found).
+        frame: the centroid and size of the brain (the ROI, the extracted mask,
+            else the nonzero voxels) that structures' places are judged in (None:
+            the scan's orientation is unknown).
     """
 
     labels: np.ndarray
@@ -64,6 +68,7 @@ class SegmentationResult:
     source: Volume
     label_names: dict[int, str] = field(default_factory=dict)
     brain_mask: BrainMask | None = None
+    frame: Frame | None = None
 
     @property
     def affine(self) -> np.ndarray:

@@ -100,6 +100,7 @@ def model_summary(
             for k, v in meta.training_volumes.items()
         }
         or None,
+        "training_places": {str(k): v for k, v in meta.training_places.items()} or None,
     }
 
 

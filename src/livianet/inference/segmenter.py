@@ -37,6 +37,7 @@ from livianet.data.geometry import Box, GridPlan, ModelGrid, plan_grid, shift_bo
 from livianet.data.orientation import orientation_of
 from livianet.data.spatial import spacing_differs, voxel_sizes
 from livianet.errors import CheckpointError, ConfigError, DataError
+from livianet.evaluation.placement import Frame, mask_frame
 from livianet.inference.averaging import (
     average_on_grid,
     dense,
@@ -111,6 +112,10 @@ class Segmenter:
     ) -> Segmenter:
         """A segmenter for one checkpoint (or a list of them, averaged).
 
+        ``path`` is a checkpoint file, a :class:`Checkpoint`, or a built-in
+        model's name: ``"builtin"`` (the default model, as
+        :meth:`from_pretrained`), ``"builtin:<name>"`` or ``<name>``.
+
         ``brain_extraction``: a scan given without an ROI, for a model trained
         with ROI masks, gets a brain mask from deepbet (``brain_threshold`` on
         its probabilities, grown by ``brain_dilation`` mm); False keeps the
@@ -123,7 +128,9 @@ class Segmenter:
         paths = [path] if isinstance(path, (str, os.PathLike, Checkpoint)) else list(path)
         if not paths:
             raise ConfigError("segment: expected at least one checkpoint")
-        checkpoints = [p if isinstance(p, Checkpoint) else Checkpoint.read(p) for p in paths]
+        from livianet.networks.pretrained import resolve_model
+
+        checkpoints = [p if isinstance(p, Checkpoint) else resolve_model(Path(p)) for p in paths]
         resolved = resolve_device(device)
         settings = InferenceSettings(
             device=resolved,
@@ -228,7 +235,7 @@ class Segmenter:
             )
         mask = _given_roi(roi, declared, source) if roi is not None else None
         known = not source.is_mat or declared not in (None, AS_STORED)
-        warnings = self._orientation_warnings(source, known)
+        warnings = [*source.warnings, *self._orientation_warnings(source, known)]
         brain = None
         if mask is None and any(m.meta.normalization_region == "roi" for m in self.members):
             brain, note = self._brain_or_note(source, known)
@@ -243,7 +250,8 @@ class Segmenter:
         result = self._segment_array(
             source, data, mask, known, warnings, probabilities, tta, resample, force
         )
-        return dataclasses.replace(result, brain_mask=brain) if brain is not None else result
+        frame = _frame(mask, data, source, brain is not None) if known else None
+        return dataclasses.replace(result, brain_mask=brain, frame=frame)
 
     def brain_extractor(self) -> BrainExtractor:
         """deepbet's networks on this segmenter's device, loaded at the first call only."""
@@ -355,7 +363,8 @@ class Segmenter:
         if far:
             warnings.append(far)
         for note in warnings:
-            logger.warning("%s: %s", source.path.name, note)
+            if note not in source.warnings:  # the file's own were logged as it was read
+                logger.warning("%s: %s", source.path.name, note)
         return SegmentationResult(labels, probs, volumes, geometry, warnings, source, names)
 
     def _plan(
@@ -458,6 +467,15 @@ def segment(
         precision=precision,
     )
     return segmenter.segment(image, roi, **options)
+
+
+def _frame(
+    mask: np.ndarray | None, data: np.ndarray, source: Volume, extracted: bool
+) -> Frame | None:
+    """The brain's frame that structures' places are judged in: the ROI, else nonzero voxels."""
+    if mask is not None:
+        return mask_frame(mask, source.affine, "brain extraction" if extracted else "roi")
+    return mask_frame(np.any(data != 0, axis=0), source.affine, "nonzero voxels")
 
 
 def _given_roi(roi: ScanInput, declared: str | None, source: Volume) -> np.ndarray:

@@ -13,6 +13,7 @@ from livianet.io.tables import csv_cell, write_csv
 from livianet.io.volumes import (
     VOLUME_SUFFIXES,
     Volume,
+    header_warnings,
     label_dtype,
     list_volume_files,
     load_volume,
@@ -28,6 +29,7 @@ __all__ = [
     "VOLUME_SUFFIXES",
     "Volume",
     "csv_cell",
+    "header_warnings",
     "label_dtype",
     "label_name",
     "left_right_pairs",

@@ -1,7 +1,10 @@
 """Reading and writing volumes: NIfTI (``.nii``, ``.nii.gz``), FreeSurfer (``.mgz``, ``.mgh``), ``.mat``.
 
 Volumes are arrays in stored voxel order, axes ``(X, Y, Z)``; a 4-D NIfTI or MGH
-is read as channels ``(C, X, Y, Z)``. Geometry (affine, header) travels with the
+is read as channels ``(C, X, Y, Z)``, except one stored ``(X, Y, Z, 1)``: a 3-D
+volume whose outputs are written back in that shape (``trailing_singleton``).
+A NIfTI whose sform and qform both claim to be valid but disagree is read with
+its sform, as nibabel does, with a warning (``Volume.warnings``). Geometry (affine, header) travels with the
 data in a :class:`Volume` so that outputs are written on the input's own grid,
 with its sform/qform codes. ``.mat`` files carry no geometry: they get an
 identity affine (1 mm voxels) unless their axis codes are declared
@@ -44,12 +47,18 @@ class Volume:
         affine: 4x4 voxel-to-world matrix (identity for ``.mat`` unless declared).
         header: the NIfTI or MGH header, or ``None`` for ``.mat``.
         path: the file it came from.
+        trailing_singleton: stored as ``(X, Y, Z, 1)``; NIfTI outputs on its grid
+            are written in that shape too.
+        warnings: what was odd about its geometry (already logged), for the
+            scan's record.
     """
 
     data: np.ndarray
     affine: np.ndarray
     header: Any
     path: Path
+    trailing_singleton: bool = False
+    warnings: tuple[str, ...] = ()
 
     @property
     def spatial_shape(self) -> tuple[int, int, int]:
@@ -138,7 +147,10 @@ def load_volume(path: str | os.PathLike[str]) -> Volume:
             f"{file}: holds {_describe_dtype(data.dtype)}, expected a numeric array "
             "(integer, float or boolean)"
         )
-    if data.ndim == 4 and fmt != "mat":
+    singleton = data.ndim == 4 and fmt != "mat" and data.shape[-1] == 1
+    if singleton:
+        data = data[..., 0]  # one 3-D volume, stored with a 4th axis of one
+    elif data.ndim == 4 and fmt != "mat":
         data = np.moveaxis(data, -1, 0)
     if data.ndim not in (3, 4):
         raise DataError(
@@ -149,7 +161,47 @@ def load_volume(path: str | os.PathLike[str]) -> Volume:
         raise DataError(f"{file}: 4-D .mat arrays are not supported, expected a 3-D 'vol'")
     if min(data.shape) < 1:
         raise DataError(f"{file}: empty array of shape {tuple(data.shape)}")
-    return Volume(data=data, affine=affine, header=header, path=file)
+    notes = header_warnings(header, file.name)
+    return Volume(data, affine, header, file, trailing_singleton=singleton, warnings=notes)
+
+
+SFORM_QFORM_TOLERANCE_MM = 1e-3  # float32 storage of either moves a corner by ~1e-5 mm
+
+
+def header_warnings(header: Any, name: str) -> tuple[str, ...]:
+    """Geometry a NIfTI header holds that the caller should know of (each logged once here).
+
+    Both sform and qform coded valid but more than a micron apart at the grid's
+    corners: viewers that prefer the qform show the scan elsewhere than we read it.
+    """
+    import nibabel as nib
+
+    if not isinstance(header, nib.Nifti1Header):
+        return ()
+    sform, sform_code = header.get_sform(coded=True)
+    qform, qform_code = header.get_qform(coded=True)
+    if sform is None or qform is None or int(sform_code) <= 0 or int(qform_code) <= 0:
+        return ()
+    shape = header.get_data_shape()[:3]
+    corners = np.array(
+        [
+            [i, j, k, 1.0]
+            for i in (0, shape[0] - 1)
+            for j in (0, shape[1] - 1)
+            for k in (0, shape[2] - 1)
+        ]
+    )
+    apart = float(np.abs((np.asarray(sform) - np.asarray(qform)) @ corners.T).max())
+    if apart <= SFORM_QFORM_TOLERANCE_MM:
+        return ()
+    codes = nib.nifti1.xform_codes
+    note = (
+        f"sform and qform disagree by up to {apart:.3g} mm (sform code {int(sform_code)} "
+        f"'{codes.label[int(sform_code)]}', qform code {int(qform_code)} "
+        f"'{codes.label[int(qform_code)]}'); using the sform"
+    )
+    logger.warning("%s: %s", name, note)
+    return (note,)
 
 
 def _describe_dtype(dtype: np.dtype) -> str:
@@ -314,6 +366,8 @@ def save_volume(
         elif fmt == "mgh":
             _write_mgh(array, tmp, reference)
         else:
+            if reference is not None and reference.trailing_singleton and array.ndim == 3:
+                array = array[np.newaxis]  # one channel: the input's (X, Y, Z, 1) once written
             _write_nifti(array, tmp, reference, kind)
     return target
 

@@ -42,6 +42,10 @@ class ModelMeta:
         label_pairs: left/right label pairs (flip augmentation, ``--tta``).
         training_volumes: per label, ``(min, mean, max)`` volume in mm3 over
             the training label maps (for quality-control flags).
+        training_places: per label, the range of its centroid and span in the
+            frame of the brain mask over the training scans (misplaced and
+            over-extended structures are flagged against it), as the plain
+            values of ``livianet.evaluation.placement.PlaceRange.as_dict``.
         original_labels: per label, the code it had before ``livianet labels``
             made labels consecutive (``segment --original-labels``).
     """
@@ -61,6 +65,7 @@ class ModelMeta:
     label_pairs: tuple[tuple[int, int], ...] = ()
     training_volumes: dict[int, tuple[float, float, float]] = field(default_factory=dict)
     original_labels: dict[int, int] = field(default_factory=dict)  # label -> its original code
+    training_places: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def to_state(self) -> dict[str, Any]:
         """The checkpoint entries, as plain types (``weights_only`` loading reads them)."""
@@ -80,6 +85,7 @@ class ModelMeta:
                 str(k): [float(x) for x in v] for k, v in self.training_volumes.items()
             },
             "original_labels": {str(k): v for k, v in self.original_labels.items()},
+            "training_places": {str(k): dict(v) for k, v in self.training_places.items()},
         }
 
     @classmethod
@@ -106,7 +112,15 @@ class ModelMeta:
             original_labels={
                 int(k): int(v) for k, v in (state.get("original_labels") or {}).items()
             },
+            training_places=_places(state.get("training_places")),
         )
+
+
+def _places(stored: Any) -> dict[int, dict[str, Any]]:
+    """The recorded place ranges per label (QC reads them; one that does not read flags nothing)."""
+    if not isinstance(stored, dict):
+        return {}
+    return {int(k): dict(v) for k, v in stored.items() if str(k).isdigit() and isinstance(v, dict)}
 
 
 def _orientation(state: dict[str, Any]) -> str | None:

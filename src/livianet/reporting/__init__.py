@@ -1,7 +1,8 @@
 """What runs leave for people to read: the run log, curves, QA pictures and HTML reports."""
 
 # The QC flags are evaluation (livianet.evaluation.quality); the names stay here for callers.
-from livianet.evaluation.quality import Thresholds, assess, qc_rows
+from livianet.evaluation.qc_table import qc_rows
+from livianet.evaluation.quality import Thresholds, assess
 from livianet.reporting.curves import save_training_curves, training_curves_figure
 from livianet.reporting.drawing import OVERLAY_ALPHA, label_colours
 from livianet.reporting.mosaic import DISPLAY_CONVENTION, display_panels, mosaic_figure, save_mosaic

@@ -1,10 +1,11 @@
 """The mosaic: axial, coronal and sagittal slices through the labelled structures, as PNG.
 
-Unlike the QA snapshot (array axes as stored), the mosaic is brought to one display
-convention from the scan's affine with nibabel's orientation tools, so every scan of a report
-looks the same way whatever its storage order (RAS, LIA, PSR sagittal...). The convention is
-written in the picture, marked with L and R on the axial and coronal panels, and stored in the
-PNG's text entry ``livianet:convention`` for the report to state. A brain mask, when
+Like the QA snapshot, the mosaic is brought to one display convention from the scan's affine
+(:mod:`livianet.reporting.display`: radiological, the patient's left on the image's right), so
+every scan of a report looks the same way whatever its storage order (RAS, LIA, PSR
+sagittal...). The convention is written in the picture, marked with L and R on the axial and
+coronal panels, and stored in the PNG's text entry ``livianet:convention`` for the report to
+state. A brain mask, when
 the scan's was extracted, is drawn as an outline and the panels widen to show all of it.
 """
 
@@ -14,25 +15,33 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 from nibabel import affines, orientations
 
 from livianet.data.relabel import distinct_values
+from livianet.reporting.display import (
+    CONVENTIONS,
+    DISPLAY_CONVENTION,
+    as_labels,
+    check_convention,
+    checked_affine,
+    draw_edge_marks,
+    flips_columns,
+    panel_edges,
+    ras_affine,
+    ras_transform,
+    slice_centre,
+    window,
+)
 from livianet.reporting.drawing import DPI, label_colours, label_legend, overlay, save_figure
-from livianet.reporting.snapshot import _as_labels, _centre, _window
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-CONVENTIONS = {
-    "radiological": "patient's left on the image's right",
-    "neurological": "patient's left on the image's left",
-}
-DISPLAY_CONVENTION = "radiological"  # as most radiology viewers show scans
 CONVENTION_KEY = "livianet:convention"  # the PNG text entry naming the convention
 MARGIN_MM = 25.0  # context shown around the labelled structures
 OUTLINE_MARGIN_MM = 5.0  # around the brain mask, when its outline is drawn
@@ -120,21 +129,20 @@ def display_panels(
     would miss the paired structures); all are cropped to the labels plus ``MARGIN_MM``, or,
     with a ``brain_mask``, to the mask plus ``OUTLINE_MARGIN_MM``.
     """
-    if convention not in CONVENTIONS:
-        raise ValueError(f"convention must be one of {sorted(CONVENTIONS)}, got {convention!r}")
+    check_convention(convention)
     volume = np.asarray(image, dtype=np.float32)
     if volume.ndim == 4:
         volume = volume[0]
     if volume.ndim != 3:
         raise ValueError(f"image must be 3-D (X, Y, Z), got shape {volume.shape}")
-    label_map = _as_labels(labels, volume.shape, "labels")
+    label_map = as_labels(labels, volume.shape, "labels")
     ras_grey, ras_labels, ras_outline, ras_affine = _as_ras(
-        volume, label_map, _checked_affine(affine), brain_mask
+        volume, label_map, checked_affine(affine), brain_mask
     )
     spacing = tuple(float(s) for s in affines.voxel_sizes(ras_affine))
 
     mask = ras_labels > 0
-    centre = list(_centre(mask))
+    centre = list(slice_centre(mask))
     if mask.any():
         counts = mask.sum(axis=(1, 2))
         fullest = np.flatnonzero(counts == counts.max())
@@ -145,15 +153,10 @@ def display_panels(
         box = _box(mask if mask.any() else ras_grey > 0, spacing)
     world = ras_affine @ np.array([*centre, 1.0])
 
-    radiological = convention == "radiological"
-    side = {"left": "R", "right": "L"} if radiological else {"left": "L", "right": "R"}
-    specs = (  # name, slice axis, (column axis, row axis), flip columns, edges
-        ("axial", 2, (0, 1), radiological, {**side, "top": "A", "bottom": "P"}),
-        ("coronal", 1, (0, 2), radiological, {**side, "top": "S", "bottom": "I"}),
-        ("sagittal", 0, (1, 2), True, {"left": "A", "right": "P", "top": "S", "bottom": "I"}),
-    )
+    specs = (("axial", 2, (0, 1)), ("coronal", 1, (0, 2)), ("sagittal", 0, (1, 2)))
     panels = []
-    for name, axis, (col_axis, row_axis), flip_cols, edges in specs:
+    for name, axis, (col_axis, row_axis) in specs:  # slice axis, (column axis, row axis)
+        flip_cols, edges = flips_columns(name, convention), panel_edges(name, convention)
         crop = [slice(*b) for b in box]
         crop[axis] = slice(centre[axis], centre[axis] + 1)
         grey_2d, label_2d = (_displayed(v[tuple(crop)].squeeze(axis), flip_cols)
@@ -188,12 +191,9 @@ def _as_ras(
     brain_mask: npt.ArrayLike | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
     """The windowed grey, the labels and the mask reoriented to RAS, and the RAS affine."""
-    transform = orientations.ornt_transform(
-        orientations.io_orientation(matrix), orientations.axcodes2ornt("RAS")
-    )
-    ras_grey = orientations.apply_orientation(_window(volume), transform)
+    transform = ras_transform(matrix)
+    ras_grey = orientations.apply_orientation(window(volume), transform)
     ras_labels = orientations.apply_orientation(label_map, transform)
-    ras_affine = matrix @ orientations.inv_ornt_aff(transform, volume.shape)
     ras_outline = None
     if brain_mask is not None:
         outline_map = np.asarray(brain_mask, dtype=bool)
@@ -202,7 +202,7 @@ def _as_ras(
                 f"brain_mask shape {outline_map.shape} does not match image shape {volume.shape}"
             )
         ras_outline = orientations.apply_orientation(outline_map, transform).astype(bool)
-    return ras_grey, ras_labels, ras_outline, ras_affine
+    return ras_grey, ras_labels, ras_outline, ras_affine(matrix, transform, volume.shape)
 
 
 def _displayed(plane: np.ndarray, flip_cols: bool) -> np.ndarray:
@@ -226,7 +226,7 @@ def mosaic_figure(
 
     panels = display_panels(image, labels, affine, convention, brain_mask)
     present = sorted(set().union(*(np.unique(p.labels[p.labels > 0]).tolist() for p in panels)))
-    all_labels = distinct_values(_as_labels(labels, np.asarray(image).shape[-3:], "labels"))
+    all_labels = distinct_values(as_labels(labels, np.asarray(image).shape[-3:], "labels"))
     listed = sorted(set(present) | {int(k) for k in all_labels if k > 0})
     colours = label_colours(max([*listed, 0]) + 1)
 
@@ -257,8 +257,6 @@ def mosaic_figure(
 
 
 def _draw_panel(ax: Axes, panel: Panel, colours: npt.NDArray[np.float64]) -> None:
-    import matplotlib.patheffects as effects
-
     rgb = overlay(panel.grey, panel.labels, colours)
     width, height = panel.size_mm
     ax.imshow(
@@ -270,19 +268,7 @@ def _draw_panel(ax: Axes, panel: Panel, colours: npt.NDArray[np.float64]) -> Non
     ax.set_yticks([])
     letter, mm = panel.position
     ax.set_title(f"{panel.name}  {letter} = {mm:.0f} mm", fontsize=9)
-    outline = [effects.withStroke(linewidth=2.5, foreground="black")]
-    style: dict[str, Any] = {"transform": ax.transAxes, "color": "white", "path_effects": outline}
-    big = panel.name != "sagittal"  # L and R matter most: large on axial and coronal
-    for edge, (x, y, ha, va) in {
-        "left": (0.03, 0.5, "left", "center"),
-        "right": (0.97, 0.5, "right", "center"),
-        "top": (0.5, 0.97, "center", "top"),
-        "bottom": (0.5, 0.03, "center", "bottom"),
-    }.items():
-        text = panel.edges[edge]
-        size = 13 if big and text in "LR" else 8
-        weight = "bold" if size > 8 else "normal"
-        ax.text(x, y, text, ha=ha, va=va, fontsize=size, fontweight=weight, **style)
+    draw_edge_marks(ax, panel.name, panel.edges)
 
 
 def _draw_outline(ax: Axes, outline: npt.NDArray[np.bool_], width: float, height: float) -> None:
@@ -294,15 +280,6 @@ def _draw_outline(ax: Axes, outline: npt.NDArray[np.bool_], width: float, height
                linewidths=0.9)  # fmt: skip
     ax.set_xlim(0, width)
     ax.set_ylim(0, height)
-
-
-def _checked_affine(affine: npt.ArrayLike) -> np.ndarray:
-    matrix = np.asarray(affine, dtype=np.float64)
-    if matrix.shape != (4, 4) or not np.isfinite(matrix).all():
-        raise ValueError(f"affine must be a finite 4x4 matrix, got {matrix.tolist()}")
-    if abs(np.linalg.det(matrix[:3, :3])) < 1e-12:
-        raise ValueError(f"affine is singular: {np.round(matrix, 4).tolist()}")
-    return matrix
 
 
 def _box(

@@ -21,7 +21,8 @@ from markupsafe import Markup
 
 from livianet.atomic import write_text_atomic
 from livianet.errors import DataError
-from livianet.evaluation.quality import Assessment, ScanQC, assess, qc_rows
+from livianet.evaluation.qc_table import qc_rows
+from livianet.evaluation.quality import Assessment, ScanQC, assess
 from livianet.io import write_csv
 from livianet.reporting.html import (
     Badge,
@@ -52,14 +53,19 @@ QC_NAME = "qc.csv"
 _EAGER_IMAGES = 40  # thumbnails past this many rows load as they scroll into view
 
 
-def write_segmentation_report(out_dir: str | os.PathLike[str]) -> Path:
+def write_segmentation_report(
+    out_dir: str | os.PathLike[str], manifest: Mapping[str, Any] | None = None
+) -> Path:
     """Write ``report.html`` and ``qc.csv`` in a segmentation output folder; the report's path.
+
+    ``manifest``: the figures to judge (``livianet report`` passes them measured again from
+    the label maps on disk); by default the folder's ``segmentation.json``.
 
     Raises:
         DataError: no readable ``segmentation.json`` in the folder.
     """
     folder = Path(out_dir)
-    manifest = read_manifest(folder)
+    manifest = read_manifest(folder) if manifest is None else manifest
     assessment = assess(manifest)
     columns, rows = qc_rows(assessment)
     write_csv(rows, folder / QC_NAME, columns)

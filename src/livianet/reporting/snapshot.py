@@ -1,7 +1,11 @@
 """The QA snapshot: three orthogonal slices of a scan with its labels drawn over it, as PNG.
 
-Volumes are ``(X, Y, Z)`` in stored voxel order (not necessarily RAS); slices
-show array axes as they are.
+Given the scan's affine, the snapshot is shown like the mosaic
+(:mod:`livianet.reporting.display`): brought to RAS and drawn in the **radiological**
+convention (the patient's left on the image's right), its sagittal, coronal and axial panels
+marked with the patient direction at each edge (L and R on the coronal and axial ones).
+Without an affine (an array of unknown orientation) it shows array axes ``(X, Y, Z)`` as
+stored, named X, Y and Z, with no side marked.
 """
 
 from __future__ import annotations
@@ -14,7 +18,20 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
+from nibabel import orientations
 
+from livianet.reporting.display import (
+    DISPLAY_CONVENTION,
+    as_labels,
+    checked_affine,
+    draw_edge_marks,
+    flips_columns,
+    panel_edges,
+    ras_affine,
+    ras_transform,
+    slice_centre,
+    window,
+)
 from livianet.reporting.drawing import (
     DPI,
     FIGURE_WIDTH_IN,
@@ -29,6 +46,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 _AXIS_NAMES = ("X", "Y", "Z")
+_PANEL_NAMES = ("sagittal", "coronal", "axial")  # the slice axis of a RAS volume
 
 
 def save_snapshot(
@@ -42,6 +60,7 @@ def save_snapshot(
     *,
     reference: npt.ArrayLike | None = None,
     contours: bool = True,
+    affine: npt.ArrayLike | None = None,
 ) -> Path:
     """Write a PNG of three orthogonal slices with the labels drawn over the image.
 
@@ -59,6 +78,8 @@ def save_snapshot(
             absent from the picture, marked ``(absent)``.
         reference: Optional reference label volume shown in a second row.
         contours: Draw a thin outline around each label.
+        affine: The scan's voxel-to-world matrix: the picture is then shown in
+            RAS, radiological, with L and R marked (its voxel sizes replace ``spacing``).
 
     Returns:
         ``path`` as a ``Path``.
@@ -77,6 +98,7 @@ def save_snapshot(
         num_classes=num_classes,
         reference=reference,
         contours=contours,
+        affine=affine,
     )
     save_figure(figure, final)
     return final
@@ -92,6 +114,7 @@ def snapshot_figure(
     *,
     reference: npt.ArrayLike | None = None,
     contours: bool = True,
+    affine: npt.ArrayLike | None = None,
 ) -> Figure:
     """Build the snapshot figure that :func:`save_snapshot` writes.
 
@@ -101,26 +124,32 @@ def snapshot_figure(
     there are none), cropped to the bounding box of nonzero image and label
     voxels plus a margin. The grey image is windowed to the 1st-99th
     percentile of its nonzero voxels; each slice is transposed so the later
-    array axis runs upwards.
+    array axis runs upwards. With ``affine``, the volumes are first brought to
+    RAS and shown radiological, each panel titled by its plane and world
+    position and marked at its edges.
     """
     from matplotlib.figure import Figure
 
-    volume = np.asarray(image, dtype=np.float32)  # _window reads non-finite voxels as 0
+    volume = np.asarray(image, dtype=np.float32)  # window() reads non-finite voxels as 0
     if volume.ndim != 3:
         raise ValueError(f"image must be 3-D (X, Y, Z), got shape {volume.shape}")
-    rows = [("segmentation", _as_labels(labels, volume.shape, "labels"))]
+    rows = [("segmentation", as_labels(labels, volume.shape, "labels"))]
     if reference is not None:
-        rows.append(("reference", _as_labels(reference, volume.shape, "reference")))
+        rows.append(("reference", as_labels(reference, volume.shape, "reference")))
     sizes = tuple(float(s) for s in spacing)
     if len(sizes) != 3 or not all(math.isfinite(s) and s > 0 for s in sizes):
         raise ValueError(f"spacing must be 3 positive numbers, got {tuple(spacing)}")
+    world = None
+    if affine is not None:
+        volume, rows, world = _as_ras(volume, rows, checked_affine(affine))
+        sizes = tuple(float(s) for s in np.sqrt((world[:3, :3] ** 2).sum(axis=0)))
 
     labelled = np.zeros(volume.shape, dtype=bool)
     for _, label_volume in rows:
         labelled |= label_volume > 0
-    centre = _centre(rows[0][1] > 0 if rows[0][1].any() else labelled)
+    centre = slice_centre(rows[0][1] > 0 if rows[0][1].any() else labelled)
     box = _crop_box(((volume != 0) & np.isfinite(volume)) | labelled)
-    grey = _window(volume)
+    grey = window(volume)
 
     present = sorted(set().union(*(np.unique(lv[lv > 0]).tolist() for _, lv in rows)))
     listed = sorted(set(present) | set(range(1, num_classes or 0)))
@@ -136,8 +165,10 @@ def snapshot_figure(
         for axis in range(3):
             ax = grid[row][axis]
             _draw_slice(ax, grey, label_volume, axis, centre[axis], box, sizes, colours, contours)
+            if world is not None:
+                _as_panel(ax, axis)
             if row == 0:
-                ax.set_title(f"{_AXIS_NAMES[axis]} = {centre[axis]}", fontsize=10)
+                ax.set_title(_panel_title(axis, centre, world), fontsize=10)
         if len(rows) > 1:
             _row_name(grid[row][0], row_name)
     label_legend(
@@ -155,6 +186,36 @@ def snapshot_figure(
     return figure
 
 
+def _as_ras(
+    volume: npt.NDArray[np.float32],
+    rows: list[tuple[str, npt.NDArray[np.integer]]],
+    matrix: np.ndarray,
+) -> tuple[npt.NDArray[np.float32], list[tuple[str, npt.NDArray[np.integer]]], np.ndarray]:
+    """The image and label rows reoriented to RAS (lossless), and the RAS affine."""
+    transform = ras_transform(matrix)
+    turned = [(name, orientations.apply_orientation(lv, transform)) for name, lv in rows]
+    grey = orientations.apply_orientation(volume, transform)
+    return grey, turned, ras_affine(matrix, transform, volume.shape)
+
+
+def _as_panel(ax: Axes, axis: int) -> None:
+    """A RAS slice as the display convention shows it: columns flipped, edges marked."""
+    name = _PANEL_NAMES[axis]
+    if flips_columns(name, DISPLAY_CONVENTION):
+        ax.invert_xaxis()
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    draw_edge_marks(ax, name, panel_edges(name, DISPLAY_CONVENTION))
+
+
+def _panel_title(axis: int, centre: tuple[int, int, int], world: np.ndarray | None) -> str:
+    """``X = 20`` (voxel index) for stored arrays, ``axial  z = 12 mm`` for RAS ones."""
+    if world is None:
+        return f"{_AXIS_NAMES[axis]} = {centre[axis]}"
+    position = world @ np.array([*centre, 1.0])
+    return f"{_PANEL_NAMES[axis]}  {'xyz'[axis]} = {position[axis]:.0f} mm"
+
+
 def _row_name(ax: Axes, name: str) -> None:
     """``segmentation`` or ``reference``, written up the left side of a row."""
     ax.annotate(
@@ -166,38 +227,6 @@ def _row_name(ax: Axes, name: str) -> None:
         va="center",
         fontsize=11,
     )
-
-
-def _as_labels(labels: npt.ArrayLike, shape: tuple[int, ...], what: str) -> npt.NDArray[np.integer]:
-    """An integer label map as it is (a 64-bit copy of a 256^3 map is 128 MiB); others rounded."""
-    array = np.asarray(labels)
-    if array.shape != shape:
-        raise ValueError(f"{what} shape {array.shape} does not match image shape {shape}")
-    if np.issubdtype(array.dtype, np.integer):
-        return array
-    return np.rint(np.nan_to_num(array.astype(np.float64))).astype(np.int64)
-
-
-def _centre(mask: npt.NDArray[np.bool_]) -> tuple[int, int, int]:
-    """Slice index per axis: through the centre of mass of ``mask``.
-
-    Where that slice holds none of ``mask`` (two blobs either side of their
-    centre of mass), the slice holding most of it is used instead (the one
-    nearest the centre on ties), so every panel shows labels. An empty mask
-    gives the volume centre.
-    """
-    if not mask.any():
-        return tuple(s // 2 for s in mask.shape)
-    centre = np.argwhere(mask).mean(axis=0)
-    indices = []
-    for axis, size in enumerate(mask.shape):
-        index = int(np.clip(round(centre[axis]), 0, size - 1))
-        counts = mask.sum(axis=tuple(a for a in range(3) if a != axis))
-        if counts[index] == 0:
-            fullest = np.flatnonzero(counts == counts.max())
-            index = int(fullest[np.argmin(np.abs(fullest - index))])
-        indices.append(index)
-    return tuple(indices)  # type: ignore[return-value]
 
 
 def _crop_box(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
@@ -212,30 +241,6 @@ def _crop_box(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
         stop = min(int(points[:, axis].max()) + 1 + margin, size)
         box.append((start, stop))
     return box
-
-
-WINDOW_SAMPLE = 1 << 20  # voxels the display window's percentiles are taken from
-
-
-def _window(volume: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """Scale to [0, 1] between the 1st and 99th percentile of nonzero voxels; non-finite ones as 0.
-
-    The percentiles come from an even sample of about a million voxels: a
-    display window needs no more, and a 256^3 scan's full sort took a second.
-    The one output array is the only full-size copy made.
-    """
-    flat = volume.ravel(order="K")  # no copy, whatever the memory order
-    sample = np.nan_to_num(flat[:: max(1, flat.size // WINDOW_SAMPLE)], posinf=0.0, neginf=0.0)
-    values = sample[sample != 0]
-    if values.size == 0:
-        values = sample
-    low, high = np.percentile(values, [1, 99]) if values.size else (0.0, 1.0)
-    if high <= low:
-        high = low + 1.0
-    scaled = np.subtract(volume, low, dtype=np.float32)
-    scaled /= np.float32(high - low)
-    scaled[~np.isfinite(scaled)] = np.float32(-low / (high - low))  # where the input was not finite
-    return np.clip(scaled, 0.0, 1.0, out=scaled)
 
 
 def _panel_ratio(axis: int, box: list[tuple[int, int]], spacing: tuple[float, ...]) -> float:

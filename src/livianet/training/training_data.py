@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -35,6 +36,7 @@ from livianet.data import (
 from livianet.data.geometry import ModelGrid
 from livianet.data.relabel import MAPPING_FILE, read_label_mapping
 from livianet.data.spatial import voxel_sizes
+from livianet.evaluation.placement import StructurePlace, case_places, place_ranges
 from livianet.io import left_right_pairs
 from livianet.networks import ModelMeta
 
@@ -82,17 +84,29 @@ class CaseSummary:
     has_roi: bool
     voxel_mm3: float  # of the model grid
     label_counts: tuple[int, ...]  # voxels of each label 0..K-1 on the model grid
+    # each label's place in the frame of the ROI (else of the nonzero voxels); None: unknown
+    places: dict[int, StructurePlace] | None = None
 
     @classmethod
     def of_case(cls, case: Case, num_classes: int) -> CaseSummary:
         assert case.label is not None
         affine = case.plan.model_affine if case.plan is not None else case.reference.affine
         counts = label_counts(case.label, num_classes)
-        return cls(case.roi is not None, _voxel_mm3(affine), tuple(int(c) for c in counts))
+        places = (
+            case_places(case.label, case.roi, case.image, affine, num_classes)
+            if case.orientation_known
+            else None
+        )
+        return cls(case.roi is not None, _voxel_mm3(affine), tuple(int(c) for c in counts), places)
 
     @classmethod
     def of_entry(cls, meta: EntryMeta) -> CaseSummary:
-        return cls(meta.has_roi, _voxel_mm3(np.array(meta.model_affine)), meta.class_counts)
+        places = None
+        if meta.places is not None:
+            read = {int(k): StructurePlace.from_dict(v) for k, v in meta.places.items()}
+            places = {k: v for k, v in read.items() if v is not None}
+        affine = np.array(meta.model_affine)
+        return cls(meta.has_roi, _voxel_mm3(affine), meta.class_counts, places)
 
 
 def _voxel_mm3(affine: np.ndarray) -> float:
@@ -123,6 +137,7 @@ def model_meta(
         label_pairs=train.augment.flip_label_pairs or _map_pairs(config) or left_right_pairs(names),
         training_volumes=training_volumes(summaries, config.model.num_classes),
         original_labels=original_labels(config),
+        training_places=training_places(summaries),
     )
 
 
@@ -150,6 +165,17 @@ def original_labels(config: TrainingConfig) -> dict[int, int]:
     mapping = read_label_mapping(path, config.model.num_classes)
     logger.info("original label codes from %s: %s", path, mapping)
     return mapping
+
+
+def training_places(cases: Sequence[CaseSummary]) -> dict[int, dict[str, Any]]:
+    """Per label, the range of its place over the cases; none unless every case has places.
+
+    Cases read from the cache carry none, and one case's range alone would flag every scan.
+    """
+    if len(cases) < 2 or any(case.places is None for case in cases):
+        return {}
+    ranges = place_ranges(case.places for case in cases if case.places is not None)
+    return {label: known.as_dict() for label, known in ranges.items()}
 
 
 def _normalization_region(normalization: str, cases: Sequence[CaseSummary]) -> str | None:
