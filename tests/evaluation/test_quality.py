@@ -17,13 +17,8 @@ from manifest_cases import (
 
 import livianet.evaluation
 from livianet.evaluation.qc_table import qc_rows
-from livianet.evaluation.quality import (
-    ASYMMETRY_LIMIT,
-    MIN_COHORT,
-    Thresholds,
-    assess,
-    asymmetry,
-)
+from livianet.evaluation.quality import assess, asymmetry
+from livianet.evaluation.thresholds import ASYMMETRY_LIMIT, MIN_COHORT, Thresholds
 
 
 def _flagged(data) -> list[str]:

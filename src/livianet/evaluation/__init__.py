@@ -25,11 +25,11 @@ from livianet.evaluation.quality import (
     PairQC,
     ScanQC,
     StructureQC,
-    Thresholds,
     assess,
     asymmetry,
     pair_name,
 )
+from livianet.evaluation.thresholds import Thresholds
 from livianet.evaluation.values import as_float, fmt
 
 __all__ = [

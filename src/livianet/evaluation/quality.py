@@ -7,13 +7,16 @@ strongly asymmetric, when a structure is missing, split into several large piece
 the place and span the model's training scans gave it (:mod:`~livianet.evaluation.placement`:
 its centroid and span in the frame of the brain mask), or when the segmentation recorded a warning (geometry, intensities); a scan that failed is flagged too.
 A scan whose brain was extracted (its entry holds ``tiv_mm3``) is flagged when the mask's volume
-is implausible for an adult head or structures reach the mask's edge (:func:`brain_mask_reasons`);
-one where extraction found no brain carries that warning. The reports show the result
+is implausible for an adult head or structures reach the mask's edge
+(:func:`~livianet.evaluation.brain_flags.brain_mask_reasons`); one where extraction found no
+brain carries that warning. The reports show the result
 (:mod:`livianet.reporting`); ``qc.csv`` is :func:`~livianet.evaluation.qc_table.qc_rows`.
 
-To add a flag: give its limit a field in :class:`Thresholds` (and a line in ``describe``), the
-figure it reads a field in :class:`StructureQC` (filled in ``_structure``), and write one rule
-function in the section "the rules" below, listed in ``STRUCTURE_RULES``.
+To add a flag: give its limit a constant and a field of
+:class:`~livianet.evaluation.thresholds.Thresholds` (and a line in its ``describe``) in
+:mod:`~livianet.evaluation.thresholds`, the figure it reads a field in :class:`StructureQC`
+(filled in ``_structure``), and write one rule function in the section "the rules" below,
+listed in ``STRUCTURE_RULES``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from livianet.evaluation.brain_flags import brain_mask_reasons, is_label, label_name
 from livianet.evaluation.placement import (
     Frame,
     PlaceRange,
@@ -32,82 +36,8 @@ from livianet.evaluation.placement import (
     place_reasons,
     widest_span,
 )
+from livianet.evaluation.thresholds import MAD_TO_SD, Thresholds
 from livianet.evaluation.values import as_float, fmt
-
-# The thresholds. Healthy subcortical volumes vary by roughly 10-15 % (one SD) between adults
-# of one study, and left/right asymmetry of thalamus, caudate, putamen and pallidum is usually
-# within ~10 %; a failed segmentation (a structure lost, halved, leaking or split) moves far
-# more. Each limit sits well outside healthy variation so that a normal scan is not flagged:
-MIN_COHORT = 5  # robust z-scores only with at least this many scans holding the structure
-Z_LIMIT = 3.5  # |robust z| above this is far from the run (the usual cut for the modified z)
-# The robust SD (1.4826 x MAD) is floored at this share of the median: with few scans the MAD
-# can come out tiny by chance, and healthy spread is about 10 % at least. With the floor, a
-# volume must lie >= 35 % from the median to pass Z_LIMIT when the run itself is tight.
-MIN_RELATIVE_SD = 0.10
-# Training volumes come from few scans, so allow this share beyond their min and max before
-# calling a volume outside the range (with 20 scans the range spans only about +-2 SD).
-TRAINING_MARGIN = 0.20
-# |L - R| / mean(L, R) above this is strongly asymmetric (healthy: within ~0.10).
-ASYMMETRY_LIMIT = 0.25
-# A structure whose largest connected piece holds less than this share of its volume is split
-# into several large pieces (specks of a few voxels leave the share near 1).
-LARGEST_PIECE_MIN = 0.80
-# An extracted brain mask's volume (intracranial volume, CSF included): adults lie within
-# about 1,100-1,900 cm3 (women to men, 2 SD); outside these limits the mask is wrong (a crop,
-# a missed part, skull taken in) or the scan is not an adult head.
-BRAIN_VOLUME_MIN_CM3 = 800.0
-BRAIN_VOLUME_MAX_CM3 = 2300.0
-# Labels are kept inside the mask: a structure with more voxels than this on the mask's edge
-# is cut by it (the four deep structures lie centimetres inside a good brain mask).
-EDGE_VOXELS_MAX = 0
-# Place, in fractions of the brain mask's size along each axis (about 120-170 mm): a centroid
-# more than this beyond the training scans' range is out of place (6 %: 7-10 mm; the worst
-# of the eight training scans of the built-in model, left out in turn, lay 2 % beyond the
-# others' range), and a span this much over the widest training span is over-extended (left
-# out in turn, the worst span was 14 % over).
-POSITION_MARGIN = 0.06
-EXTENT_MARGIN = 0.30
-
-_MAD_TO_SD = 1.4826  # MAD x this estimates the SD of normally distributed values
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """The limits of every flag; ``describe`` states the rules for the report."""
-
-    min_cohort: int = MIN_COHORT
-    z_limit: float = Z_LIMIT
-    min_relative_sd: float = MIN_RELATIVE_SD
-    training_margin: float = TRAINING_MARGIN
-    asymmetry_limit: float = ASYMMETRY_LIMIT
-    largest_piece_min: float = LARGEST_PIECE_MIN
-    brain_volume_min_cm3: float = BRAIN_VOLUME_MIN_CM3
-    brain_volume_max_cm3: float = BRAIN_VOLUME_MAX_CM3
-    edge_voxels_max: int = EDGE_VOXELS_MAX
-    position_margin: float = POSITION_MARGIN
-    extent_margin: float = EXTENT_MARGIN
-
-    def describe(self) -> list[str]:
-        """The rules in words, for the report."""
-        return [
-            f"volume far from this run: |robust z| > {self.z_limit:g}, where z = (volume - median)"
-            f" / robust SD over the run's scans, robust SD = {_MAD_TO_SD} x MAD floored at"
-            f" {self.min_relative_sd:.0%} of the median (only with >= {self.min_cohort} scans)",
-            f"volume outside the model's training range widened by {self.training_margin:.0%}"
-            " (below min x (1 - margin) or above max x (1 + margin))",
-            f"left/right asymmetry |L - R| / mean(L, R) > {self.asymmetry_limit:.0%}",
-            "structure missing (volume 0)",
-            f"structure out of place: its centroid more than {self.position_margin:.0%} of the"
-            " brain mask's size (along any axis) beyond the training scans' range, or its span"
-            f" more than {self.extent_margin:.0%} over the widest training span",
-            f"structure split: its largest connected piece holds < {self.largest_piece_min:.0%}"
-            " of its volume",
-            f"extracted brain mask of under {fmt(self.brain_volume_min_cm3)} or over"
-            f" {fmt(self.brain_volume_max_cm3)} cm³ (implausible for an adult head), or a"
-            f" structure with more than {self.edge_voxels_max} labelled voxels on the mask's edge",
-            "any warning recorded by the segmentation (geometry, intensities, no brain found),"
-            " and failures",
-        ]
 
 
 @dataclass(frozen=True)
@@ -195,14 +125,14 @@ class Assessment:
 
 def label_names(manifest: Mapping[str, Any]) -> dict[int, str]:
     names = (manifest.get("model") or {}).get("label_names") or {}
-    return {int(k): str(v) for k, v in names.items() if _is_label(k)}
+    return {int(k): str(v) for k, v in names.items() if is_label(k)}
 
 
 def structure_labels(manifest: Mapping[str, Any]) -> list[int]:
     """Foreground labels: those the model names, and any a scan has a volume for."""
     found = {k for k in label_names(manifest) if k > 0}
     for scan in _scans(manifest):
-        found |= {int(k) for k in (scan.get("volumes_mm3") or {}) if _is_label(k) and int(k) > 0}
+        found |= {int(k) for k in (scan.get("volumes_mm3") or {}) if is_label(k) and int(k) > 0}
     return sorted(found)
 
 
@@ -215,7 +145,7 @@ def assess(manifest: Mapping[str, Any], thresholds: Thresholds | None = None) ->
     pairs = [
         (int(p[0]), int(p[1]))
         for p in (model.get("label_pairs") or [])
-        if isinstance(p, Sequence) and len(p) == 2 and all(_is_label(x) for x in p)
+        if isinstance(p, Sequence) and len(p) == 2 and all(is_label(x) for x in p)
     ]
     scans = _scans(manifest)
     cohort = {k: _cohort([_volume(s, k) for s in scans], limits) for k in labels}
@@ -314,7 +244,7 @@ def _place(item: StructureQC, scan: Mapping[str, Any], known: PlaceRange | None)
 def _place_ranges(stored: Any) -> dict[int, PlaceRange]:
     if not isinstance(stored, Mapping):
         return {}
-    found = {int(k): PlaceRange.from_dict(v) for k, v in stored.items() if _is_label(k)}
+    found = {int(k): PlaceRange.from_dict(v) for k, v in stored.items() if is_label(k)}
     return {k: v for k, v in found.items() if v is not None}
 
 
@@ -326,7 +256,7 @@ def _cohort(values: Sequence[float | None], limits: Thresholds) -> Cohort:
     if len(known) < limits.min_cohort:
         return Cohort(len(known), median, None)
     mad = statistics.median(abs(v - median) for v in known)
-    spread = max(_MAD_TO_SD * mad, limits.min_relative_sd * abs(median))
+    spread = max(MAD_TO_SD * mad, limits.min_relative_sd * abs(median))
     return Cohort(len(known), median, spread if spread > 0 else None)
 
 
@@ -335,7 +265,7 @@ def _training_ranges(stored: Any) -> dict[int, tuple[float, float]]:
         return {}
     ranges = {}
     for key, item in stored.items():
-        if not _is_label(key) or not isinstance(item, Mapping):
+        if not is_label(key) or not isinstance(item, Mapping):
             continue
         low, high = as_float(item.get("min")), as_float(item.get("max"))
         if low is not None and high is not None and high >= low:
@@ -426,45 +356,17 @@ def _pair(
     """A left/right pair's asymmetry; its reason, if strongly asymmetric, goes to ``reasons``."""
     a, b = _volume(scan, first), _volume(scan, second)
     value = asymmetry(a, b)
-    pair = PairQC((first, second), pair_name(_name(names, first), _name(names, second)), value)
+    pair = PairQC(
+        (first, second), pair_name(label_name(names, first), label_name(names, second)), value
+    )
     # A missing side is reported as missing; asymmetry is for two present structures.
     if value is not None and a and b and abs(value) > limits.asymmetry_limit:
         pair.flagged = True
         reasons.append(
-            f"{pair.name} asymmetry {abs(value):.0%} ({_name(names, first)} {fmt(a)},"
-            f" {_name(names, second)} {fmt(b)} mm³; limit {limits.asymmetry_limit:.0%})"
+            f"{pair.name} asymmetry {abs(value):.0%} ({label_name(names, first)} {fmt(a)},"
+            f" {label_name(names, second)} {fmt(b)} mm³; limit {limits.asymmetry_limit:.0%})"
         )
     return pair
-
-
-def brain_mask_reasons(
-    scan: Mapping[str, Any], names: Mapping[int, str], limits: Thresholds
-) -> list[str]:
-    """Why a scan's extracted brain mask looks wrong: its volume, structures cut at its edge.
-
-    >>> brain_mask_reasons({"tiv_mm3": 650e3, "labels_on_brain_edge": {"2": 40}}, {2: "Left-Caudate"}, Thresholds())[1]
-    "Left-Caudate: 40 labelled voxels on the brain mask's edge (limit 0): the mask may cut it"
-    """
-    tiv = as_float(scan.get("tiv_mm3"))
-    if tiv is None:
-        return []  # no extraction: an ROI was given, or the model needs none
-    reasons = []
-    cm3 = tiv / 1000
-    if not limits.brain_volume_min_cm3 <= cm3 <= limits.brain_volume_max_cm3:
-        reasons.append(
-            f"brain mask volume {fmt(cm3)} cm³ is implausible for an adult head (expected"
-            f" {fmt(limits.brain_volume_min_cm3)}–{fmt(limits.brain_volume_max_cm3)} cm³):"
-            " check the brain extraction"
-        )
-    edge = scan.get("labels_on_brain_edge") or {}
-    for key, count in edge.items() if isinstance(edge, Mapping) else ():
-        voxels = as_float(count)
-        if _is_label(key) and voxels is not None and voxels > limits.edge_voxels_max:
-            reasons.append(
-                f"{_name(dict(names), int(key))}: {voxels:.0f} labelled voxels on the brain mask's"
-                f" edge (limit {limits.edge_voxels_max}): the mask may cut it"
-            )
-    return reasons
 
 
 def _warnings(scan: Mapping[str, Any], result: ScanQC) -> None:
@@ -494,15 +396,3 @@ def _image_name(scan: Mapping[str, Any]) -> str:
         return str(image)
     source = str(scan.get("input") or "?")
     return re.split(r"[\\/]", source)[-1]
-
-
-def _is_label(value: Any) -> bool:
-    try:
-        int(value)
-    except (TypeError, ValueError):
-        return False
-    return not isinstance(value, float) or float(value).is_integer()
-
-
-def _name(names: dict[int, str], label: int) -> str:
-    return names.get(label, f"label {label}")

@@ -2,7 +2,8 @@
 
 # The QC flags are evaluation (livianet.evaluation.quality); the names stay here for callers.
 from livianet.evaluation.qc_table import qc_rows
-from livianet.evaluation.quality import Thresholds, assess
+from livianet.evaluation.quality import assess
+from livianet.evaluation.thresholds import Thresholds
 from livianet.reporting.curves import save_training_curves, training_curves_figure
 from livianet.reporting.drawing import OVERLAY_ALPHA, label_colours
 from livianet.reporting.mosaic import DISPLAY_CONVENTION, display_panels, mosaic_figure, save_mosaic
